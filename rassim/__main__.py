@@ -1,0 +1,5 @@
+"""``python -m rassim`` runs the command-line interface."""
+
+from rassim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Units at the edges: durations and sizes in text, integer nanoseconds and bytes inside.
+
+Everything inside the model is an integer number of nanoseconds (``*_ns``) or bytes;
+these parsers turn what a user writes ("50us", "24h", "2MiB") into those integers and
+back, and reject anything else with a message that says what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+NS_PER_US = 1_000
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+NS_PER_MIN = 60 * NS_PER_S
+NS_PER_H = 3_600 * NS_PER_S
+NS_PER_D = 86_400 * NS_PER_S
+NS_PER_Y = 365 * NS_PER_D
+MAX_NS = 2**63  # the int64 columns of the result tables
+
+DURATION_UNITS: dict[str, int] = {
+    "ns": 1,
+    "us": NS_PER_US,
+    "µs": NS_PER_US,
+    "ms": NS_PER_MS,
+    "s": NS_PER_S,
+    "min": NS_PER_MIN,
+    "h": NS_PER_H,
+    "d": NS_PER_D,
+    "w": 7 * NS_PER_D,
+    "y": NS_PER_Y,
+}
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+TiB = 1 << 40
+SIZE_UNITS: dict[str, int] = {"B": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB, "TiB": TiB}
+
+_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]+)\s*$")
+
+
+def _split(text: str, units: dict[str, int], what: str) -> tuple[Fraction, int]:
+    match = _QUANTITY.match(text)
+    if match is None or match.group(2) not in units:
+        raise ValueError(
+            f"{text!r} is not a {what}: expected a number and a unit, one of "
+            f"{', '.join(units)} (e.g. '50{next(iter(units.keys()))}')"
+        )
+    return Fraction(match.group(1)), units[match.group(2)]
+
+
+def parse_duration(value: str | int) -> int:
+    """Return ``value`` in integer nanoseconds; an int is taken as nanoseconds already.
+
+    >>> parse_duration("50us"), parse_duration("2ms"), parse_duration("24h")
+    (50000, 2000000, 86400000000000)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"duration {value} ns is negative")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration: write it as text with a unit, e.g. '50us'")
+    number, scale = _split(value, DURATION_UNITS, "duration")
+    ns = round(number * scale)
+    if ns >= MAX_NS:
+        raise ValueError(f"duration {value!r} is too long: the limit is {MAX_NS} ns (292 years)")
+    return ns
+
+
+def format_duration(ns: int | float, digits: int | None = None) -> str:
+    """Render nanoseconds in the largest unit that keeps the number >= 1.
+
+    Exact by default, so ``parse_duration(format_duration(x)) == x`` for integer ``x``;
+    with ``digits`` the number is rounded for display (``format_duration(1.5e6, 3)``
+    -> ``"1.5ms"``).
+    """
+    for unit in ("y", "d", "h", "min", "s", "ms", "us", "ns"):
+        scale = DURATION_UNITS[unit]
+        if abs(ns) >= scale or unit == "ns":
+            number = ns / scale
+            if digits is not None:
+                return f"{number:.{digits}g}{unit}"
+            text = f"{number:.15g}"
+            if float(text) * scale == ns:
+                return f"{text}{unit}"
+    return f"{ns}ns"
+
+
+def parse_size(value: str | int) -> int:
+    """Return ``value`` in bytes; an int is taken as bytes. ``"2MiB"`` -> 2097152."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"size {value} B is negative")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a size: write it as text with a unit, e.g. '4KiB'")
+    number, scale = _split(value, SIZE_UNITS, "size")
+    size = number * scale
+    if size != int(size):
+        raise ValueError(f"size {value!r} is not a whole number of bytes")
+    return int(size)
+
+
+def format_size(nbytes: int) -> str:
+    """Render bytes with the largest binary unit that divides them exactly (``"2MiB"``)."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        if nbytes and nbytes % SIZE_UNITS[unit] == 0:
+            return f"{nbytes // SIZE_UNITS[unit]}{unit}"
+    return f"{nbytes}B"
