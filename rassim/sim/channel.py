@@ -113,9 +113,12 @@ class Network:
         self.log = log
         self.channels: list[Channel] = []
 
-    def channel(self, source: str, destination: str, latency: Distribution) -> Channel:
-        """A new channel whose latency stream is keyed by its two end names."""
-        rng = self.streams.generator(f"link:{source}->{destination}")
+    def channel(
+        self, source: str, destination: str, latency: Distribution, label: str = ""
+    ) -> Channel:
+        """A new channel whose latency stream is keyed by its end names (and ``label``,
+        which tells apart two links between the same ends)."""
+        rng = self.streams.generator(f"link:{source}->{destination}{':' if label else ''}{label}")
         channel: Channel = Channel(self.env, source, destination, latency, rng, self.log)
         self.channels.append(channel)
         return channel

@@ -1,0 +1,48 @@
+"""EL3 firmware, firmware-first (MODEL 5.1, seed 004; TF-A docs/components/ras.rst)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rassim.arch.esr import (
+    SErrorSeverity,
+    arm64_is_ras_serror,
+    arm64_ras_serror_get_severity,
+    is_serror,
+)
+from rassim.model.messages import ExternalAbort, FirmwareNotification, ScrubReport
+from rassim.scenario import Scenario
+from rassim.sim.channel import Channel
+
+
+class El3Firmware:
+    """Takes the external abort (SCR_EL3.EA=1), writes a CPER into the host's GHES, and
+    re-delivers the exception to EL2 with ESR_EL2/FAR_EL2 set.
+
+    The record can be missing: the platform may have no SEA GHES source
+    (``firmware.ghes_sea``) or EL3 may fail to write a usable one (``firmware.p_record``);
+    host APEI then cannot claim the SEA. An uncontainable SError (AET UC) or a record
+    marked fatal (``firmware.p_fatal``) is fatal severity: host APEI will panic.
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.ghes_sea = scenario.firmware.ghes_sea
+        self.p_record = scenario.firmware.p_record
+        self.p_fatal = scenario.firmware.p_fatal
+        self.to_el2: Channel
+        self.scrub_to_el2: Channel  # action-optional records
+
+    def on_external_abort(self, message: ExternalAbort) -> None:
+        esr = message.esr
+        record = self.ghes_sea and self.rng.random() < self.p_record
+        fatal = self.rng.random() < self.p_fatal or (
+            is_serror(esr)
+            and arm64_is_ras_serror(esr)
+            and arm64_ras_serror_get_severity(esr) is SErrorSeverity.UC
+        )
+        self.to_el2.send(FirmwareNotification(message.event, esr, message.far, record, fatal))
+
+    def on_scrub_report(self, message: ScrubReport) -> None:
+        """A deferred error found by the patrol scrubber: an action-optional record."""
+        self.scrub_to_el2.send(message)

@@ -1,0 +1,119 @@
+"""The guest kernel and its processes (MODEL 7; arch/arm64/mm/fault.c, kernel/traps.c)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rassim.arch.esr import ESR_ELx_FSC, ESR_ELx_FSC_EXTABT
+from rassim.model.messages import (
+    ExternalAbort,
+    GhesNotify,
+    InjectedSea,
+    ReadAck,
+    VirtualSError,
+)
+from rassim.model.outcomes import ErrorEvent, Outcome
+from rassim.scenario import Owner, Scenario
+from rassim.sim.channel import Channel
+
+if TYPE_CHECKING:
+    from rassim.model.host import Vm
+
+# Guest memory_failure() on the guest page, by what the page holds (mm/memory-failure.c):
+# the accessing process gets BUS_MCEERR_AR for data it loses; clean and free pages are
+# dropped with no kill; kernel pages cannot be isolated (MF_IGNORED) and
+# memory_failure_cb() sends the current task a plain SIGBUS.
+_KILLS = {Owner.GUEST_ANON, Owner.GUEST_PAGE_CACHE_DIRTY}
+_RECOVERS = {Owner.GUEST_PAGE_CACHE_CLEAN, Owner.GUEST_FREE}
+
+
+class GuestKernel:
+    """One VM's guest kernel: takes injected SEAs, virtual SErrors and GHES notifications."""
+
+    def __init__(self, vm: Vm, scenario: Scenario, rng: np.random.Generator) -> None:
+        self.vm = vm
+        self.rng = rng
+        config = scenario.guest
+        self.panic_on_oops = config.panic_on_oops
+        self.p_interrupt = config.p_interrupt
+        self.p_handles_sigbus = config.p_handles_sigbus
+        self.processes = config.processes
+        self.to_vmm: Channel  # Read Ack
+
+    def on_injected_sea(self, message: InjectedSea) -> None:
+        self.do_sea(message.event, message.esr, message.cper)
+
+    def on_external_abort(self, message: ExternalAbort) -> None:
+        """Without FEAT_RAS the guest takes its own data-access SEA; its GHES is empty."""
+        self.do_sea(message.event, message.esr, cper=False)
+
+    def do_sea(self, event: ErrorEvent, esr: int, cper: bool) -> None:
+        """Mirrors do_sea(): APEI is consulted for user-mode aborts only; otherwise
+        arm64_notify_die() with the fault_info signal for the DFSC, or die() in kernel."""
+        event.guest_esr = esr
+        host = self.vm.host
+        if event.el:
+            self._die(event)
+            return
+        if cper:
+            event.guest_cper = True
+            self._ack(event)
+            self._memory_failure(event)
+            return
+        if event.process is None:
+            event.process = int(self.rng.integers(self.processes))
+        # fault_info[]: 0x10 "synchronous external abort" SIGBUS/BUS_OBJERR; walk codes SIGKILL.
+        signal = "BUS_OBJERR" if esr & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT else "SIGKILL"
+        host.resolve(event, Outcome.PROCESS_KILLED, f"arm64_notify_die(): {signal}")
+        ue = event.ue
+        if ue.owner is Owner.GUEST_ANON:
+            host.memory.release(ue, within_vm=True)  # the dead process's pages are freed
+        else:
+            host.memory.rearm(ue)
+
+    def _die(self, event: ErrorEvent) -> None:
+        """die(): panic in interrupt context or with panic_on_oops, else kill current."""
+        if self.panic_on_oops or self.rng.random() < self.p_interrupt:
+            self.vm.crash(event, Outcome.VM_CRASHED, "die(): guest kernel panic", False)
+            return
+        if event.process is None:
+            event.process = int(self.rng.integers(self.processes))
+        self.vm.host.resolve(event, Outcome.PROCESS_KILLED, "die(): current task killed")
+        self.vm.host.memory.rearm(event.ue)
+
+    def _memory_failure(self, event: ErrorEvent) -> None:
+        """Guest APEI claimed the SEA: memory_failure(MF_ACTION_REQUIRED) on the guest page."""
+        host, ue = self.vm.host, event.ue
+        if ue.owner in _RECOVERS:
+            host.memory.retire(ue, guest=True)
+            host.resolve(event, Outcome.RECOVERED, "guest memory_failure(): page dropped")
+        elif ue.owner in _KILLS:
+            host.memory.retire(ue, guest=True)
+            if event.process is None:
+                event.process = int(self.rng.integers(self.processes))
+            if self.rng.random() < self.p_handles_sigbus:
+                host.resolve(event, Outcome.RECOVERED, "BUS_MCEERR_AR handled by the process")
+            else:
+                host.resolve(event, Outcome.PROCESS_KILLED, "guest memory_failure(): BUS_MCEERR_AR")
+        else:
+            event.process = int(self.rng.integers(self.processes))
+            host.resolve(event, Outcome.PROCESS_KILLED, "guest memory_failure(): MF_IGNORED")
+            host.memory.rearm(ue)
+
+    def on_virtual_serror(self, message: VirtualSError) -> None:
+        """do_serror(): IDS set, not a RAS SError -> arm64_serror_panic()."""
+        message.event.guest_esr = message.esr
+        self.vm.crash(message.event, Outcome.VM_CRASHED, "arm64_serror_panic()", False)
+
+    def on_ghes_notify(self, message: GhesNotify) -> None:
+        """An action-optional record: the guest retires its page; no process is killed."""
+        event = message.event
+        event.guest_cper = True
+        self._ack(event)
+        self.vm.host.memory.retire(event.ue, guest=True)
+        self.vm.host.resolve(event, Outcome.OFFLINED, "guest memory_failure(): AO")
+
+    def _ack(self, event: ErrorEvent) -> None:
+        self.to_vmm.send(ReadAck(event, self.vm.epoch))

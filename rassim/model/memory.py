@@ -1,0 +1,329 @@
+"""Memory nodes: poisoned pages, their owners, and the consume-vs-scrub race (MODEL 3).
+
+A UE is one poisoned page. It is *latent* until the first of two clocks runs out: a
+read by its owner (exponential, at the owner class's access rate) or the patrol
+scrubber's next visit (period ``memory.scrub_period`` with a uniform phase per page).
+A free page is never read: its "access" is its allocation, which rewrites it.
+What happens after an event is decided by the layers and applied here: the page stays
+poisoned (:meth:`MemoryNode.rearm`), is retired (:meth:`retire`), or is reused with a
+rewrite (:meth:`release`): a transient fault is then cleared, a permanent one poisons
+the page again for its next owner.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from rassim.model.outcomes import Context, EventKind, UeState
+from rassim.scenario import Owner, Scenario
+from rassim.sim.units import NS_PER_H, GiB, parse_size
+
+if TYPE_CHECKING:
+    from rassim.model.host import Host
+
+PAGE = 4096
+_FREE = (Owner.HOST_FREE, Owner.GUEST_FREE)
+GUEST_RAM_BASE = 0x4000_0000  # QEMU virt: RAM starts at 1 GiB (seed 003: PA 0x40fa6000)
+
+
+@dataclass(slots=True, eq=False)
+class Ue:
+    """One uncorrected error: a poisoned 4 KiB page and who owns it now."""
+
+    ue_id: int
+    host: int
+    hpa: int
+    permanent: bool
+    created_ns: int
+    source: str  # "rate" or "einj"
+    owner: Owner
+    vm: int | None
+    process: int | None
+    gpa: int | None
+    forced_el: int | None = None  # EINJ: consume at EL1 (1) or EL0 (0)
+    first_delay: int | None = None  # EINJ: consume exactly this long after injection
+    scrub_phase: int = 0
+    host_poisoned: bool = False  # memory_failure() retired the host page
+    vmm_unmapped: bool = False  # the VMM removed the GPA from stage 2
+    guest_poisoned: bool = False  # the guest's memory_failure() retired the GPA
+    detached: bool = False  # nobody can reach the page any more (replaced on VM reset)
+    cleared: bool = False
+    scrub_reported: bool = False
+    consumptions: int = 0
+    events: int = 0
+    timer: int = field(default=0)  # generation: a fired timer of an older one is stale
+
+    @property
+    def state(self) -> UeState:
+        if self.cleared:
+            return UeState.CLEARED
+        if self.host_poisoned or self.vmm_unmapped or self.guest_poisoned or self.detached:
+            return UeState.OFFLINED
+        return UeState.LIVE if self.events else UeState.LATENT
+
+
+class MemoryMap:
+    """Owner classes of one host weighted by bytes (MODEL 3.1), for drawing page owners."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        m, g = scenario.memory, scenario.guest
+        self.vms = scenario.fleet.vms_per_host
+        self.guest_memory = g.memory
+        self.processes = g.processes
+        guest_ram = self.vms * g.memory
+        host_free = m.host_memory - m.host_kernel - self.vms * (m.stage2_per_vm + m.vmm_per_vm)
+        host_free -= guest_ram
+        host = [
+            (Owner.HOST_KERNEL, m.host_kernel),
+            (Owner.HOST_STAGE2, self.vms * m.stage2_per_vm),
+            (Owner.VMM, self.vms * m.vmm_per_vm),
+            (Owner.HOST_FREE, host_free),
+            (None, guest_ram),
+        ]
+        self.host_owners = [owner for owner, _ in host]
+        self.host_weights = _normalise([size for _, size in host])
+        self.guest_owners = list(g.memory_map)
+        self.guest_weights = _normalise(list(g.memory_map.values()))
+        self.host_bytes = m.host_memory
+        self.backing_page = parse_size(g.backing_page)
+
+    def draw_host(self, rng: np.random.Generator) -> tuple[Owner, int | None]:
+        """An owner for a page anywhere on the host, and its VM if it belongs to one."""
+        owner = self.host_owners[_pick(rng, self.host_weights)]
+        if owner is None:
+            return self.draw_guest(rng), int(rng.integers(self.vms))
+        vm = int(rng.integers(self.vms)) if owner in (Owner.HOST_STAGE2, Owner.VMM) else None
+        return owner, vm
+
+    def draw_guest(self, rng: np.random.Generator) -> Owner:
+        """An owner class for a page of guest RAM."""
+        return self.guest_owners[_pick(rng, self.guest_weights)]
+
+    def draw_gpa(self, rng: np.random.Generator) -> int:
+        return GUEST_RAM_BASE + PAGE * int(rng.integers(self.guest_memory // PAGE))
+
+    def draw_process(self, rng: np.random.Generator, owner: Owner) -> int | None:
+        return int(rng.integers(self.processes)) if owner is Owner.GUEST_ANON else None
+
+
+class MemoryNode:
+    """The memory of one host: UE arrivals, the access/scrub race, and page reuse.
+
+    Sends :class:`PoisonRead` to the CPU on a consumption, :class:`Stage2Fault` to KVM
+    when the guest touches a retired or unmapped GPA, :class:`ScrubReport` on a scrub.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        scenario: Scenario,
+        rng: np.random.Generator,
+        horizon_ns: int,
+    ) -> None:
+        self.host = host
+        self.env: simpy.Environment = host.env
+        self.map = MemoryMap(scenario)
+        self.rng = rng
+        self.horizon_ns = horizon_ns
+        self.p_permanent = scenario.memory.p_permanent
+        self.scrub_period = scenario.memory.scrub_period
+        self.access = scenario.memory.access
+        self.ues: list[Ue] = []
+        self.on_event: Callable[[Ue, EventKind], None] = _unwired
+
+    # -- sources -------------------------------------------------------------------------
+    def poisson_arrivals(self, ue_rate: float, new_id: Callable[[], int]) -> simpy.Process:
+        """UEs at ``ue_rate`` per GiB per hour over the whole host memory (Poisson)."""
+        per_ns = ue_rate * self.map.host_bytes / GiB / NS_PER_H
+
+        def arrivals():
+            while True:
+                gap = self.rng.exponential(1 / per_ns)
+                if self.env.now + gap >= self.horizon_ns:
+                    return
+                yield self.env.timeout(math.ceil(gap))
+                owner, vm = self.map.draw_host(self.rng)
+                self.create(new_id(), owner, vm, self.rng.random() < self.p_permanent, "rate")
+
+        return self.env.process(arrivals())
+
+    def create(
+        self,
+        ue_id: int,
+        owner: Owner,
+        vm: int | None,
+        permanent: bool,
+        source: str,
+        forced_el: int | None = None,
+        first_delay: int | None = None,
+    ) -> Ue:
+        """Poison one page now and start its race."""
+        rng = self.rng
+        ue = Ue(
+            ue_id=ue_id,
+            host=self.host.index,
+            hpa=PAGE * int(rng.integers(self.map.host_bytes // PAGE)),
+            permanent=permanent,
+            created_ns=self.env.now,
+            source=source,
+            owner=owner,
+            vm=vm,
+            process=self.map.draw_process(rng, owner),
+            gpa=self.map.draw_gpa(rng) if owner.in_guest_ram else None,
+            forced_el=forced_el,
+            first_delay=first_delay,
+            scrub_phase=int(rng.integers(self.scrub_period)) if self.scrub_period else 0,
+        )
+        self.ues.append(ue)
+        self.arm(ue)
+        return ue
+
+    # -- the race ------------------------------------------------------------------------
+    def arm(self, ue: Ue) -> None:
+        """Schedule the next thing that can happen to ``ue``: a touch or a scrub."""
+        ue.timer += 1
+        now = self.env.now
+        touch = math.inf
+        if self._touchable(ue):
+            if ue.first_delay is not None:
+                touch = now + ue.first_delay
+                ue.first_delay = None
+            else:
+                rate = self.access[ue.owner].access_rate
+                if rate > 0:
+                    touch = now + self.rng.exponential(NS_PER_H / rate)
+        scrub = math.inf
+        if self.scrub_period and not (ue.host_poisoned or ue.scrub_reported or ue.detached):
+            since = (now - ue.scrub_phase) % self.scrub_period
+            scrub = now + self.scrub_period - since
+        at = min(touch, scrub)
+        if at >= self.horizon_ns:
+            return
+        kind = EventKind.SCRUB if scrub < touch else self._touch_kind(ue)
+        timer = self.env.timeout(math.ceil(at) - now, (ue, ue.timer, kind))
+        timer.callbacks.append(self._fire)
+
+    @staticmethod
+    def _touchable(ue: Ue) -> bool:
+        if ue.cleared or ue.detached or ue.guest_poisoned:
+            return False
+        if ue.host_poisoned or ue.vmm_unmapped:
+            return ue.owner.in_guest_ram  # only the guest can still reach the GPA
+        return True
+
+    @staticmethod
+    def _touch_kind(ue: Ue) -> EventKind:
+        return EventKind.RETOUCH if ue.host_poisoned or ue.vmm_unmapped else EventKind.CONSUMPTION
+
+    def _fire(self, event: simpy.Event) -> None:
+        ue, timer, kind = event.value
+        if timer != ue.timer:
+            return
+        if not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up):
+            return  # the reboot re-arms every page of the host or VM
+        if kind is EventKind.CONSUMPTION and ue.owner in _FREE:
+            # Allocation writes the page before anyone reads it (clear_page: DC ZVA).
+            self.release(ue, within_vm=True)
+            return
+        if kind is EventKind.CONSUMPTION:
+            ue.consumptions += 1
+        self.on_event(ue, kind)
+
+    def draw_context(self, ue: Ue) -> tuple[Context, int | None]:
+        """The context and exception level of the read that consumes ``ue`` (MODEL 4)."""
+        owner = ue.owner
+        if owner is Owner.HOST_KERNEL:
+            return Context.HOST_KERNEL, 1
+        if owner is Owner.VMM:
+            return Context.VMM, 0
+        if ue.forced_el is not None:
+            el = ue.forced_el
+        else:
+            el = 1 if self.rng.random() < self.access[owner].p_kernel else 0
+        if owner is Owner.HOST_STAGE2:
+            return Context.HOST_STAGE2_WALK, el
+        if owner is Owner.GUEST_PAGE_TABLE:
+            return Context.GUEST_STAGE1_WALK, el
+        return (Context.GUEST_KERNEL if el else Context.GUEST_USER), el
+
+    # -- after an event --------------------------------------------------------------------
+    def rearm(self, ue: Ue) -> None:
+        """The page stays poisoned where it is: race again."""
+        self.arm(ue)
+
+    def retire(self, ue: Ue, *, host: bool = False, guest: bool = False, vmm: bool = False) -> None:
+        """Record who retired the page (host memory_failure, guest, or VMM unmap)."""
+        ue.host_poisoned |= host
+        ue.guest_poisoned |= guest
+        ue.vmm_unmapped |= vmm
+        self.arm(ue)
+
+    def release(self, ue: Ue, *, within_vm: bool) -> None:
+        """The page is freed and reused with a rewrite (MODEL 3: transient vs permanent)."""
+        if not ue.permanent:
+            ue.cleared = True
+            ue.timer += 1
+            return
+        ue.guest_poisoned = False
+        ue.scrub_reported = False
+        ue.forced_el = None
+        if within_vm and ue.owner.in_guest_ram:
+            ue.owner = self.map.draw_guest(self.rng)
+        else:
+            ue.owner, ue.vm = self.map.draw_host(self.rng)
+            ue.gpa = self.map.draw_gpa(self.rng) if ue.owner.in_guest_ram else None
+        ue.process = self.map.draw_process(self.rng, ue.owner)
+        self.arm(ue)
+
+    def reset_vm(self, vm: int, vmm_restarted: bool, vmm_known: set[int]) -> None:
+        """A VM came back: the guest forgot its retired pages; maybe the VMM is new too.
+
+        Pages the VMM knew to be bad are replaced by fresh ones on reset (QEMU
+        kvm_unpoison_all()); a new VMM process gets fresh guest RAM altogether.
+        """
+        for ue in self.ues:
+            if ue.vm != vm or ue.cleared or ue.detached:
+                continue
+            if not ue.owner.in_guest_ram and not vmm_restarted:
+                self.rearm(ue)  # VMM memory and stage 2 survive a guest reboot
+            elif ue.host_poisoned or ue.vmm_unmapped:
+                if vmm_restarted or ue.gpa in vmm_known:
+                    ue.detached = True
+                    ue.timer += 1
+                else:
+                    ue.guest_poisoned = False
+                    ue.owner = self.map.draw_guest(self.rng)
+                    ue.process = self.map.draw_process(self.rng, ue.owner)
+                    self.arm(ue)
+            else:
+                self.release(ue, within_vm=not vmm_restarted)
+
+    def reset_host(self) -> None:
+        """The host rebooted: every page is rewritten; retirements are forgotten."""
+        for ue in self.ues:
+            if ue.cleared:
+                continue
+            ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
+            self.release(ue, within_vm=False)
+
+
+def _normalise(weights: list[float]) -> list[float]:
+    """Cumulative shares, for drawing an index with one uniform number."""
+    total = float(sum(weights))
+    return list(itertools.accumulate(w / total for w in weights))
+
+
+def _pick(rng: np.random.Generator, cumulative: list[float]) -> int:
+    return min(bisect.bisect_right(cumulative, rng.random()), len(cumulative) - 1)
+
+
+def _unwired(ue: Ue, kind: EventKind) -> None:
+    raise RuntimeError("memory node is not wired to its host")

@@ -1,0 +1,245 @@
+"""The scenario: every parameter of the model, typed, validated and with defaults.
+
+``Scenario()`` is a complete default scenario; ``Scenario.model_validate(nested_dict)``
+takes a nested dict such as a parsed TOML file. Sections are named after the layers.
+Times are written with units ("50us", "24h") and held as integer nanoseconds; sizes are
+written "4KiB" and held as bytes; latencies are distributions ("exp(50us)"). Values the
+sources do not give are marked *assumption* and stay parameters (MODEL.md).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from rassim.sim.distributions import Distribution, parse_distribution
+from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
+
+Duration = Annotated[int, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+Size = Annotated[int, BeforeValidator(parse_size), PlainSerializer(format_size)]
+Latency = Annotated[
+    Distribution,
+    BeforeValidator(parse_distribution),
+    PlainSerializer(str, return_type=str),
+]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PerHour = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class Owner(StrEnum):
+    """Owner classes of the memory map (MODEL 3.1): who a poisoned page belongs to."""
+
+    HOST_KERNEL = "host_kernel"
+    HOST_STAGE2 = "host_stage2"
+    VMM = "vmm"
+    HOST_FREE = "host_free"
+    GUEST_KERNEL = "guest_kernel"
+    GUEST_PAGE_TABLE = "guest_page_table"
+    GUEST_PAGE_CACHE_CLEAN = "guest_page_cache_clean"
+    GUEST_PAGE_CACHE_DIRTY = "guest_page_cache_dirty"
+    GUEST_ANON = "guest_anon"
+    GUEST_FREE = "guest_free"
+
+    @property
+    def in_guest_ram(self) -> bool:
+        return self.value.startswith("guest_")
+
+
+class Section(BaseModel):
+    """Base of every scenario section: unknown keys rejected, values immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, validate_default=True
+    )
+
+
+class FleetConfig(Section):
+    hosts: int = Field(1, ge=1, description="hosts in the fleet")
+    vms_per_host: int = Field(4, ge=1, description="VMs on each host")
+
+
+class PlatformConfig(Section):
+    feat_ras: bool = Field(True, description="CPUs implement FEAT_RAS (HCR_EL2.TEA, ESR SET)")
+    host_reboot_time: Duration = Field("10min", description="host down time after a panic")
+    host_panic_on_oops: bool = Field(
+        True, description="a host-kernel consumption panics the host (else the task dies)"
+    )
+
+
+class OwnerAccess(Section):
+    """How often a page of one owner class is read, and from which exception level."""
+
+    access_rate: PerHour = Field(description="reads of one page per hour")
+    p_kernel: Probability = Field(
+        0.0, description="share of guest reads made by the guest kernel (EL1), e.g. copies"
+    )
+
+
+DEFAULT_ACCESS: dict[Owner, OwnerAccess] = {
+    Owner.HOST_KERNEL: OwnerAccess(access_rate=3600.0),
+    Owner.HOST_STAGE2: OwnerAccess(access_rate=360.0, p_kernel=0.3),
+    Owner.VMM: OwnerAccess(access_rate=60.0),
+    Owner.HOST_FREE: OwnerAccess(access_rate=0.5),  # free pages: allocations (rewrites)
+    Owner.GUEST_KERNEL: OwnerAccess(access_rate=3600.0, p_kernel=1.0),
+    Owner.GUEST_PAGE_TABLE: OwnerAccess(access_rate=360.0, p_kernel=0.3),
+    Owner.GUEST_PAGE_CACHE_CLEAN: OwnerAccess(access_rate=6.0, p_kernel=0.8),
+    Owner.GUEST_PAGE_CACHE_DIRTY: OwnerAccess(access_rate=6.0, p_kernel=0.8),
+    Owner.GUEST_ANON: OwnerAccess(access_rate=60.0, p_kernel=0.05),
+    Owner.GUEST_FREE: OwnerAccess(access_rate=0.5, p_kernel=1.0),
+}
+
+DEFAULT_GUEST_MAP: dict[Owner, float] = {
+    Owner.GUEST_KERNEL: 0.05,
+    Owner.GUEST_PAGE_TABLE: 0.01,
+    Owner.GUEST_PAGE_CACHE_CLEAN: 0.25,
+    Owner.GUEST_PAGE_CACHE_DIRTY: 0.05,
+    Owner.GUEST_ANON: 0.44,
+    Owner.GUEST_FREE: 0.20,
+}
+
+
+class Injection(Section):
+    """One EINJ-style injected UE (ACPI EINJ, as the kernel's sea_to_user selftest uses)."""
+
+    at: Duration = Field(description="simulated time of the injection")
+    host: int = Field(0, ge=0)
+    vm: int = Field(0, ge=0, description="VM whose memory (or VMM/stage 2) holds the page")
+    owner: Owner = Owner.GUEST_ANON
+    permanent: bool = False
+    kernel: bool | None = Field(
+        None, description="force the consuming access to EL1 (true) or EL0 (false)"
+    )
+    consume_after: Duration | None = Field(
+        None, description="consume exactly this long after injection (default: owner's rate)"
+    )
+
+
+class MemoryConfig(Section):
+    ue_rate: float = Field(
+        1e-5, ge=0.0, allow_inf_nan=False, description="UEs per GiB of host memory per hour"
+    )
+    p_permanent: Probability = Field(0.71, description="share of permanent faults (SC'12)")
+    scrub_period: Duration = Field("24h", description="patrol scrub period; 0 disables")
+    host_memory: Size = "512GiB"
+    host_kernel: Size = Field("16GiB", description="host kernel memory, KVM included")
+    stage2_per_vm: Size = Field("32MiB", description="stage-2 page tables of one VM")
+    vmm_per_vm: Size = Field("512MiB", description="VMM private memory of one VM")
+    access: dict[Owner, OwnerAccess] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
+    injections: tuple[Injection, ...] = ()
+
+    @model_validator(mode="after")
+    def _complete_access_table(self) -> MemoryConfig:
+        missing = set(Owner) - set(self.access)
+        if missing:
+            object.__setattr__(self, "access", {**DEFAULT_ACCESS, **self.access})
+        return self
+
+
+class CpuConfig(Section):
+    p_sync: Probability = Field(0.95, description="consumption raises an SEA, not an SError")
+    p_fnv: Probability = Field(0.0, description="FAR not valid (ESR.FnV) on an SEA")
+    serror_aet: dict[Literal["UC", "UEU", "UEO", "UER", "CE"], float] = Field(
+        default_factory=lambda: {"UER": 0.6, "UEU": 0.2, "UEO": 0.1, "UC": 0.1},
+        description="weights of the SError AET severities (assumption)",
+    )
+    access_latency: Latency = Field("100ns", description="memory read to abort taken")
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> CpuConfig:
+        if any(w < 0 for w in self.serror_aet.values()) or sum(self.serror_aet.values()) <= 0:
+            raise ValueError("cpu.serror_aet weights must be >= 0 with a positive sum")
+        return self
+
+
+class FirmwareConfig(Section):
+    first: bool = Field(True, description="external aborts go to EL3 first (SCR_EL3.EA=1)")
+    ghes_sea: bool = Field(True, description="platform has a GHES source with SEA notify")
+    p_record: Probability = Field(0.9, description="EL3 leaves a usable CPER (assumption)")
+    p_fatal: Probability = Field(0.0, description="EL3 marks a consumed UE fatal")
+    latency: Latency = Field("50us", description="EL3 handling, 10us-1ms (assumption)")
+
+
+class HypervisorConfig(Section):
+    policy: Literal["serror_fallback", "exit_to_user"] = "exit_to_user"
+    exit_in_kernel: Latency = Field("408ns", description="in-kernel exit (Kunpeng 920)")
+    exit_to_user: Latency = Field("2306ns", description="exit to userspace and back")
+    asi_overhead: Latency = Field("0ns", description="address-space isolation per exit")
+    memory_failure: Latency = Field("20us", description="ghes_do_proc + memory_failure")
+    p_mf_failed: Probability = Field(
+        0.0, description="memory_failure() fails on a guest RAM page (MF_FAILED)"
+    )
+
+
+class VmmConfig(Section):
+    sea_exit: Literal["unhandled", "inject", "inject_cper"] = "inject"
+    unmap: bool = Field(False, description="unmap the GPA from stage 2 (KVM userfault)")
+    restart_after: int | None = Field(None, ge=1, description="restart after N poisoned GPAs")
+    ao_action: Literal["ignore", "notify"] = "ignore"
+    guest_ghes: bool = Field(True, description="the VM has a HEST/GHES (QEMU ras=on)")
+    latency: Latency = Field("20us", description="VMM signal/exit handling")
+    hang_detect: Duration = Field("5min", description="a hung VM is declared lost after")
+    restart_time: Duration = Field("30s", description="VMM-planned VM restart")
+
+
+class GuestConfig(Section):
+    memory: Size = "112GiB"
+    backing_page: Literal["4KiB", "2MiB", "1GiB"] = "4KiB"
+    vcpus: int = Field(4, ge=1)
+    processes: int = Field(8, ge=1)
+    panic_on_oops: bool = False
+    p_interrupt: Probability = Field(0.1, description="kernel consumption in IRQ context")
+    p_handles_sigbus: Probability = Field(0.0, description="process survives BUS_MCEERR_AR")
+    reboot_time: Duration = Field("60s", description="guest panic to running (assumption)")
+    process_restart: Duration = Field("5s")
+    ack: Latency = Field("50us", description="GHES record processed to Read Ack")
+    memory_map: dict[Owner, float] = Field(default_factory=lambda: dict(DEFAULT_GUEST_MAP))
+
+    @model_validator(mode="after")
+    def _check_map(self) -> GuestConfig:
+        wrong = [o.value for o in self.memory_map if not o.in_guest_ram]
+        if wrong:
+            raise ValueError(f"guest.memory_map holds non-guest owners: {', '.join(wrong)}")
+        if any(s < 0 for s in self.memory_map.values()) or sum(self.memory_map.values()) <= 0:
+            raise ValueError("guest.memory_map shares must be >= 0 with a positive sum")
+        return self
+
+
+class Scenario(Section):
+    """A complete, validated description of one simulated system and its errors."""
+
+    duration: Duration = "30d"
+    record_hops: bool = Field(True, description="keep one row per channel delivery")
+    fleet: FleetConfig = FleetConfig()
+    platform: PlatformConfig = PlatformConfig()
+    memory: MemoryConfig = MemoryConfig()
+    cpu: CpuConfig = CpuConfig()
+    firmware: FirmwareConfig = FirmwareConfig()
+    hypervisor: HypervisorConfig = HypervisorConfig()
+    vmm: VmmConfig = VmmConfig()
+    guest: GuestConfig = GuestConfig()
+
+    @model_validator(mode="after")
+    def _check_fits(self) -> Scenario:
+        m, g, vms = self.memory, self.guest, self.fleet.vms_per_host
+        used = m.host_kernel + vms * (g.memory + m.stage2_per_vm + m.vmm_per_vm)
+        if used > m.host_memory:
+            raise ValueError(
+                f"memory.host_memory ({format_size(m.host_memory)}) is smaller than the host "
+                f"kernel, VMM, stage-2 and guest memory of {vms} VMs ({format_size(used)})"
+            )
+        page = parse_size(g.backing_page)
+        if g.memory % page:
+            raise ValueError(f"guest.memory is not a multiple of guest.backing_page ({page} B)")
+        for i, inj in enumerate(m.injections):
+            if inj.host >= self.fleet.hosts or inj.vm >= vms:
+                raise ValueError(f"memory.injections[{i}] names a host or VM that does not exist")
+        return self
