@@ -1,11 +1,60 @@
-"""The ``rassim`` command line."""
+"""The ``rassim`` command line: run, compare, validate, trace, presets."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from rassim import __version__
+from rassim.config import ConfigError, load_scenario
+from rassim.presets import PRESETS
+from rassim.scenario import Scenario
+from rassim.sim.units import format_duration
+
+TABLE_METRICS = (
+    "outcome_recovered",
+    "outcome_offlined",
+    "outcome_process_killed",
+    "outcome_vm_restarted",
+    "outcome_vm_crashed",
+    "outcome_host_panicked",
+    "vm_survival_rate",
+    "goodput",
+)
+
+
+def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", nargs="?", type=Path, help="scenario file (TOML)")
+    parser.add_argument("--preset", help="start from a named preset (see `rassim presets`)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set hypervisor.policy=exit_to_user (repeatable)",
+    )
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
+    parser.add_argument(
+        "--replications", "-r", type=_positive, default=1, help="independent runs (default 1)"
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"rassim {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="simulate one scenario and write its results")
+    _scenario_arguments(run)
+    _run_arguments(run)
+    run.add_argument("--out", type=Path, default=Path("rassim-out"), help="output directory")
+
+    compare = commands.add_parser(
+        "compare", help="run a scenario under both KVM policies and print them side by side"
+    )
+    _scenario_arguments(compare)
+    _run_arguments(compare)
+
+    validate = commands.add_parser("validate", help="check a scenario file without running it")
+    _scenario_arguments(validate)
+    validate.add_argument("--print", action="store_true", help="print the resolved scenario")
+
+    trace = commands.add_parser("trace", help="print one error's path through the layers")
+    trace.add_argument("directory", type=Path, help="a directory written by `rassim run`")
+    trace.add_argument("error_id", type=int)
+    trace.add_argument("--replication", type=int, default=0)
+
+    commands.add_parser("presets", help="list the named presets")
     return parser
 
 
@@ -29,4 +100,137 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as error:
+        print(f"rassim: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rassim: interrupted; earlier results are untouched", file=sys.stderr)
+        return 130
+
+
+def _load(args: argparse.Namespace) -> Scenario:
+    if args.scenario is None and args.preset is None:
+        raise ConfigError("give a scenario file or --preset NAME (`rassim presets` lists them)")
+    return load_scenario(args.scenario, args.preset, args.overrides)
+
+
+def _progress(label: str, total: int):
+    if total == 1:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="run", file=sys.stderr, leave=False)
+    return lambda done: bar.update(done - bar.n)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rassim.output import run_replications, staged_directory, write_run
+
+    scenario = _load(args)
+    with staged_directory(args.out) as stage:
+        started = time.perf_counter()
+        results = run_replications(
+            scenario, args.seed, args.replications, _progress("run", args.replications)
+        )
+        write_run(stage, results, args.seed, sys.argv)
+    label = args.preset or (args.scenario.stem if args.scenario else "scenario")
+    print(_header(label, scenario, args, time.perf_counter() - started))
+    print(format_table({label: [r.summary for r in results]}))
+    print(f"results in {args.out}/")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rassim.output import run_replications
+
+    base = _load(args)
+    columns: dict[str, list[dict[str, Any]]] = {}
+    started = time.perf_counter()
+    for policy in ("serror_fallback", "exit_to_user"):
+        scenario = base.model_copy(
+            update={"hypervisor": base.hypervisor.model_copy(update={"policy": policy})}
+        )
+        results = run_replications(
+            scenario, args.seed, args.replications, _progress(policy, args.replications)
+        )
+        columns[policy] = [r.summary for r in results]
+    label = args.preset or (args.scenario.stem if args.scenario else "scenario")
+    print(_header(label, base, args, time.perf_counter() - started))
+    print(format_table(columns))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rassim.config import dump_scenario
+
+    scenario = _load(args)
+    if args.print:
+        print(dump_scenario(scenario), end="")
+    else:
+        print(f"{args.scenario or args.preset}: ok")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from rassim.trace import format_trace
+
+    print(format_trace(args.directory, args.error_id, args.replication))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    width = max(len(name) for name in PRESETS)
+    for preset in PRESETS.values():
+        print(f"{preset.name:<{width}}  {preset.summary}  [seed {preset.seed}]")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "compare": cmd_compare,
+    "validate": cmd_validate,
+    "trace": cmd_trace,
+    "presets": cmd_presets,
+}
+
+
+def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: float) -> str:
+    return (
+        f"{label}: {args.replications} replication(s), seed {args.seed}, "
+        f"{format_duration(scenario.duration)} simulated on {scenario.fleet.hosts} host(s) x "
+        f"{scenario.fleet.vms_per_host} VM(s), {wall:.1f} s wall"
+    )
+
+
+def format_table(columns: dict[str, list[dict[str, Any]]]) -> str:
+    """Metrics (rows) by column: the mean over replications and its 95% CI when R > 1."""
+    from rassim.stats import mean_ci
+
+    cells: dict[str, list[str]] = {}
+    for metric in TABLE_METRICS:
+        row = []
+        for summaries in columns.values():
+            if metric not in summaries[0]:
+                row.append("n/a")
+                continue
+            mean, _, low, high = mean_ci([s[metric] for s in summaries])
+            text = f"{mean:.4g}"
+            if len(summaries) > 1 and low == low:  # CI defined
+                text += f" [{low:.3g}, {high:.3g}]"
+            row.append(text)
+        cells[metric] = row
+    widths = [max(len(name), *(len(cells[m][i]) for m in cells)) for i, name in enumerate(columns)]
+    name_width = max(len(m) for m in TABLE_METRICS)
+    lines = [
+        f"{'per run (mean [95% CI])':<{name_width}}  "
+        + "  ".join(f"{n:>{w}}" for n, w in zip(columns, widths, strict=True))
+    ]
+    for metric, row in cells.items():
+        lines.append(
+            f"{metric:<{name_width}}  "
+            + "  ".join(f"{c:>{w}}" for c, w in zip(row, widths, strict=True))
+        )
+    return "\n".join(lines)

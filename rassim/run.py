@@ -40,7 +40,7 @@ class RunResult:
     """Everything one run produced: the tables of MODEL 9 and the resolved scenario."""
 
     scenario: Scenario
-    seed: int
+    seed: int | np.random.SeedSequence
     errors: pd.DataFrame
     ues: pd.DataFrame
     hops: pd.DataFrame
@@ -48,7 +48,7 @@ class RunResult:
     wall_s: float = field(default=0.0)
 
 
-def simulate(scenario: Scenario | None = None, seed: int = 0) -> RunResult:
+def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequence = 0) -> RunResult:
     """Simulate ``scenario`` (default: ``Scenario()``) with random streams from ``seed``."""
     scenario = scenario if scenario is not None else Scenario()
     started = time.perf_counter()

@@ -22,7 +22,14 @@ from pydantic import (
 )
 
 from rassim.sim.distributions import Distribution, parse_distribution
-from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
+from rassim.sim.units import (
+    format_duration,
+    format_rate_per_gib_hour,
+    format_size,
+    parse_duration,
+    parse_rate_per_gib_hour,
+    parse_size,
+)
 
 Duration = Annotated[int, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
 Size = Annotated[int, BeforeValidator(parse_size), PlainSerializer(format_size)]
@@ -32,6 +39,11 @@ Latency = Annotated[
     PlainSerializer(str, return_type=str),
 ]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+RatePerGiBHour = Annotated[
+    float,
+    BeforeValidator(parse_rate_per_gib_hour),
+    PlainSerializer(format_rate_per_gib_hour, return_type=str),
+]
 PerHour = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
@@ -124,8 +136,8 @@ class Injection(Section):
 
 
 class MemoryConfig(Section):
-    ue_rate: float = Field(
-        1e-5, ge=0.0, allow_inf_nan=False, description="UEs per GiB of host memory per hour"
+    ue_rate: RatePerGiBHour = Field(
+        1e-5, description="UEs per GiB of host memory per hour ('1e-5/GiB/h' or a number)"
     )
     p_permanent: Probability = Field(0.71, description="share of permanent faults (SC'12)")
     scrub_period: Duration = Field("24h", description="patrol scrub period; 0 disables")

@@ -9,6 +9,7 @@ AET style (shifted to bit 11).
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 ESR_ELx_EC_SHIFT = 26
@@ -226,6 +227,7 @@ class SErrorEsr:
         return sev
 
 
+@functools.cache  # pure, and built once per error event
 def data_abort(
     lower: bool = True,
     *,
@@ -242,6 +244,7 @@ def data_abort(
     return _abort(ec, fnv, s1ptw, wnr, ttw_level, parity, set_, il)
 
 
+@functools.cache  # pure, and built once per error event
 def instruction_abort(
     lower: bool = True,
     *,
@@ -275,6 +278,7 @@ def _abort(
     return Esr(ec=ec, il=il, fnv=fnv, s1ptw=s1ptw, wnr=wnr, set=set_, dfsc=dfsc).encode()
 
 
+@functools.cache  # pure, and built once per error event
 def serror(aet: SErrorSeverity = SErrorSeverity.UC, *, ids: bool = False) -> int:
     """ESR of an SError: a RAS one with ``aet``, or (``ids``) the IDS-only one KVM injects."""
     if ids:

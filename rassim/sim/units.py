@@ -41,12 +41,12 @@ SIZE_UNITS: dict[str, int] = {"B": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB, "TiB":
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]+)\s*$")
 
 
-def _split(text: str, units: dict[str, int], what: str) -> tuple[Fraction, int]:
+def _split(text: str, units: dict[str, int], what: str, example: str) -> tuple[Fraction, int]:
     match = _QUANTITY.match(text)
     if match is None or match.group(2) not in units:
         raise ValueError(
             f"{text!r} is not a {what}: expected a number and a unit, one of "
-            f"{', '.join(units)} (e.g. '50{next(iter(units.keys()))}')"
+            f"{', '.join(units)} (e.g. {example!r})"
         )
     return Fraction(match.group(1)), units[match.group(2)]
 
@@ -65,7 +65,7 @@ def parse_duration(value: str | int) -> int:
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a duration: write it as text with a unit, e.g. '50us'")
-    number, scale = _split(value, DURATION_UNITS, "duration")
+    number, scale = _split(value, DURATION_UNITS, "duration", "50us")
     ns = round(number * scale)
     if ns >= MAX_NS:
         raise ValueError(f"duration {value!r} is too long: the limit is {MAX_NS} ns (292 years)")
@@ -101,7 +101,7 @@ def parse_size(value: str | int) -> int:
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a size: write it as text with a unit, e.g. '4KiB'")
-    number, scale = _split(value, SIZE_UNITS, "size")
+    number, scale = _split(value, SIZE_UNITS, "size", "4KiB")
     size = number * scale
     if size != int(size):
         raise ValueError(f"size {value!r} is not a whole number of bytes")
@@ -114,3 +114,45 @@ def format_size(nbytes: int) -> str:
         if nbytes and nbytes % SIZE_UNITS[unit] == 0:
             return f"{nbytes // SIZE_UNITS[unit]}{unit}"
     return f"{nbytes}B"
+
+
+_RATE = re.compile(
+    r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*/\s*([A-Za-z]+)\s*/\s*([A-Za-zµ]+)\s*$"
+)
+
+
+def parse_rate_per_gib_hour(value: str | float | int) -> float:
+    """A rate per unit of memory per unit of time, as events per GiB per hour.
+
+    A bare number is taken as per GiB per hour already.
+
+    >>> parse_rate_per_gib_hour("1e-3/GiB/h"), parse_rate_per_gib_hour("24/TiB/d")
+    (0.001, 0.0009765625)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a rate")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        match = _RATE.match(value)
+        if (
+            match is None
+            or match.group(2) not in SIZE_UNITS
+            or match.group(3) not in DURATION_UNITS
+        ):
+            raise ValueError(
+                f"{value!r} is not a rate: write a number per size per time, e.g. '1e-3/GiB/h' "
+                f"(sizes {', '.join(SIZE_UNITS)}; times {', '.join(DURATION_UNITS)})"
+            )
+        size, per = SIZE_UNITS[match.group(2)], DURATION_UNITS[match.group(3)]
+        number = float(match.group(1)) * (GiB / size) * (NS_PER_H / per)
+    else:
+        raise ValueError(f"{value!r} is not a rate: write e.g. '1e-3/GiB/h'")
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"rate {value!r} must be a finite number >= 0")
+    return number
+
+
+def format_rate_per_gib_hour(rate: float) -> str:
+    """The text form of a rate per GiB per hour (``"0.001/GiB/h"``)."""
+    return f"{float(rate)!r}/GiB/h"

@@ -1,0 +1,149 @@
+"""The command line as a user meets it: run, compare, validate, trace, presets, bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rassim.cli import main
+from rassim.presets import PRESETS
+
+SMALL = ["--set", "memory.ue_rate=2e-3", "--set", "duration=2d", "--set", "fleet.vms_per_host=2"]
+
+
+def _rassim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rassim", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_presets_lists_every_preset_with_its_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in PRESETS:
+        assert name in out
+    assert out.count("[seed ") == len(PRESETS)
+
+
+def test_run_writes_a_complete_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert (
+        main(["run", "--preset", "qemu-ras", *SMALL, "-r", "2", "--seed", "5", "--out", str(out)])
+        == 0
+    )
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "scenario.toml",
+        "errors.parquet",
+        "hops.parquet",
+        "ues.parquet",
+        "summary.json",
+        "meta.json",
+    }
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["seed"] == 5 and meta["replications"] == 2 and meta["version"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["replications"]) == 2
+    assert "vm_survival_rate" in summary["aggregate"]
+    errors = pd.read_parquet(out / "errors.parquet")
+    assert set(errors["replication"]) <= {0, 1} and len(errors) > 0
+    table = capsys.readouterr().out
+    assert "vm_survival_rate" in table and "[" in table  # a CI is printed with R > 1
+    # the resolved scenario loads back to the same thing
+    assert main(["validate", str(out / "scenario.toml")]) == 0
+
+
+def test_run_is_reproducible(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert main(["run", "--preset", "sea-to-user", *SMALL, "--out", str(tmp_path / name)]) == 0
+    first = pd.read_parquet(tmp_path / "a" / "errors.parquet")
+    second = pd.read_parquet(tmp_path / "b" / "errors.parquet")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_trace_prints_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "qemu-ras", *SMALL, "--out", str(out)]) == 0
+    errors = pd.read_parquet(out / "errors.parquet")
+    claimed = errors[errors["claimed"] & (errors["context"] == "guest_user")]
+    assert len(claimed), "the scenario should produce a claimed guest-user SEA"
+    error_id = int(claimed.iloc[0]["error_id"])
+    capsys.readouterr()
+    assert main(["trace", str(out), str(error_id)]) == 0
+    text = capsys.readouterr().out
+    for expected in (
+        "memory -> cpu",
+        "cpu -> el3",
+        "el3 -> kvm",
+        "kvm -> vmm",
+        "vmm -> guest",
+        "DABT_LOW",
+        "APEI claims",
+        "outcome",
+    ):
+        assert expected in text
+    assert "physical_address: 0x" in text  # the guest's CPER record, decoded
+
+
+def test_compare_prints_both_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--preset", "sea-to-user", *SMALL, "-r", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "serror_fallback" in out and "exit_to_user" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.toml"], "missing.toml: no such file"),
+        (["run", "--preset", "nope"], "unknown preset 'nope'"),
+        (
+            ["run", "--preset", "qemu-ras", "--set", "vmm.sea_exti=inject"],
+            "did you mean 'sea_exit'",
+        ),
+        (["run", "--preset", "qemu-ras", "--set", "duration=3 fortnights"], "is not a duration"),
+        (["run", "--preset", "qemu-ras", "--set", "cpu.p_sync=1.2"], "cpu.p_sync: must be"),
+        (["run", "--preset", "qemu-ras", "--set", "memory.ue_rate=-4"], "memory.ue_rate"),
+        (["run"], "give a scenario file or --preset"),
+        (["validate", "--preset", "qemu-ras", "--set", "fleet.hosts=0"], "fleet.hosts"),
+        (["trace", "nowhere", "0"], "not a rassim run directory"),
+    ],
+)
+def test_user_errors_exit_2_with_one_clear_line(args: list[str], message: str) -> None:
+    result = _rassim(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_replications_is_an_argument_error() -> None:
+    result = _rassim("run", "--preset", "qemu-ras", "-r", "0")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr
+
+
+def test_unwritable_output_keeps_nothing_half_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = _rassim("run", "--preset", "qemu-ras", *SMALL, "--out", str(blocker / "out"))
+    assert result.returncode == 2 and "cannot write" in result.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_failed_run_leaves_earlier_results_intact(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "qemu-ras", *SMALL, "--out", str(out)]) == 0
+    before = (out / "errors.parquet").read_bytes()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("simulated crash mid-run")
+
+    monkeypatch.setattr("rassim.output.simulate", explode)
+    with pytest.raises(RuntimeError):
+        main(["run", "--preset", "qemu-ras", *SMALL, "--seed", "9", "--out", str(out)])
+    assert (out / "errors.parquet").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no partial directory left
