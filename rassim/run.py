@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from rassim.model.faults import FaultSource
 from rassim.model.host import Host
 from rassim.model.outcomes import Context, Ledger, LedgerError, Outcome, UeState
 from rassim.scenario import Injection, Owner, Scenario
@@ -30,6 +31,21 @@ UE_COLUMNS = (
     "consumptions",
     "events",
     "state",
+    "lost_bytes",
+)
+VM_COLUMNS = (
+    "host",
+    "vm",
+    "downtime_s",
+    "availability",
+    "outages",
+    "crashes",
+    "restarts",
+    "process_kills",
+    "lost_down_s",
+    "lost_inflight_s",
+    "lost_stall_s",
+    "goodput",
 )
 _SURVIVED = (Outcome.RECOVERED.value, Outcome.PROCESS_KILLED.value)
 _GUEST_CONTEXTS = [c.value for c in Context if c.in_guest]
@@ -43,6 +59,7 @@ class RunResult:
     seed: int | np.random.SeedSequence
     errors: pd.DataFrame
     ues: pd.DataFrame
+    vms: pd.DataFrame
     hops: pd.DataFrame
     summary: dict[str, Any]
     wall_s: float = field(default=0.0)
@@ -59,27 +76,41 @@ def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequenc
     hosts = [Host(env, i, scenario, network, ledger, horizon) for i in range(scenario.fleet.hosts)]
     network.check_wired()
     ue_ids = itertools.count()
-    if scenario.memory.ue_rate > 0:
-        for host in hosts:
-            host.memory.poisson_arrivals(scenario.memory.ue_rate, lambda: next(ue_ids))
+    new_ue_id = ue_ids.__next__
+    sources = []
+    for host in hosts:
+        if scenario.memory.source == "faults":
+            rng = network.streams.generator(f"{host.name}.dram")
+            source = FaultSource(host.memory, scenario.memory, rng, new_ue_id)
+            source.start(horizon)
+            sources.append(source)
+        elif scenario.memory.ue_rate > 0:
+            host.memory.poisson_arrivals(scenario.memory.ue_rate, new_ue_id)
     for injection in sorted(scenario.memory.injections, key=lambda i: i.at):
         env.process(_inject(env, hosts[injection.host], injection, ue_ids))
     env.run()
     ledger.check()
-    ues = _ue_frame([ue for host in hosts for ue in host.memory.ues])
+    vms = [vm for host in hosts for vm in host.vms]
+    for vm in vms:
+        vm.workload.finish()
+    backing = hosts[0].memory.map.backing_page
+    ues = _ue_frame([ue for host in hosts for ue in host.memory.ues], backing)
     errors = ledger.to_frame()
     _check_ues(ues, errors)
+    vm_frame = _vm_frame(vms, horizon)
     counts = {
-        "vm_crashes": sum(vm.crashes for host in hosts for vm in host.vms),
-        "vm_restarts": sum(vm.restarts for host in hosts for vm in host.vms),
         "host_panics": sum(host.panics for host in hosts),
+        "ce_faults": sum(s.ce_faults for s in sources),
+        "ue_faults": sum(s.ue_faults for s in sources),
+        "ues_predicted": sum(s.predicted_ues for s in sources),
     }
-    summary = summarise(errors, ues, scenario, counts)
+    summary = summarise(errors, ues, vm_frame, scenario, counts)
     return RunResult(
         scenario=scenario,
         seed=seed,
         errors=errors,
         ues=ues,
+        vms=vm_frame,
         hops=network.log.to_frame(),
         summary=summary,
         wall_s=time.perf_counter() - started,
@@ -103,7 +134,31 @@ def _inject(env: simpy.Environment, host: Host, injection: Injection, ue_ids: it
     )
 
 
-def _ue_frame(ues: list) -> pd.DataFrame:
+def _vm_frame(vms: list, horizon: int) -> pd.DataFrame:
+    """One row per VM: its downtime, outages and the work it lost (MODEL 9)."""
+    rows = []
+    for vm in vms:
+        work = vm.workload
+        rows.append(
+            {
+                "host": vm.host.index,
+                "vm": vm.index,
+                "downtime_s": work.vm_down_ns / 1e9,
+                "availability": 1 - work.vm_down_ns / horizon if horizon else 1.0,
+                "outages": work.outages,
+                "crashes": vm.crashes,
+                "restarts": vm.restarts,
+                "process_kills": work.kills,
+                "lost_down_s": work.lost_down_ns / 1e9,
+                "lost_inflight_s": work.lost_inflight_ns / 1e9,
+                "lost_stall_s": work.lost_stall_ns / 1e9,
+                "goodput": 1 - work.lost_ns / work.possible_ns if work.possible_ns else 1.0,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(VM_COLUMNS))
+
+
+def _ue_frame(ues: list, backing_page: int) -> pd.DataFrame:
     rows = [
         (
             ue.ue_id,
@@ -118,6 +173,7 @@ def _ue_frame(ues: list) -> pd.DataFrame:
             ue.consumptions,
             ue.events,
             ue.state.value,
+            ue.lost_bytes(backing_page),
         )
         for ue in ues
     ]
@@ -142,15 +198,22 @@ def _check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:
 
 
 def summarise(
-    errors: pd.DataFrame, ues: pd.DataFrame, scenario: Scenario, counts: dict[str, int]
+    errors: pd.DataFrame,
+    ues: pd.DataFrame,
+    vms: pd.DataFrame,
+    scenario: Scenario,
+    counts: dict[str, int],
 ) -> dict[str, Any]:
-    """Per-run metrics of MODEL 9; ``counts`` are the VM crashes, restarts and host panics
-    (occurrences, where one panic can end several in-flight events)."""
+    """Per-run metrics of MODEL 9. VM crashes, restarts and host panics count occurrences
+    (one panic can end several in-flight events); ``counts`` come from the model."""
     outcomes = errors["outcome"].value_counts()
     touched = errors[errors["kind"] != "scrub"]
     in_guest = touched[touched["context"].isin(_GUEST_CONTEXTS)]
     latency = errors["latency_ns"]
     consumed = ues[ues["consumptions"] > 0]
+    lost = float((vms["lost_down_s"] + vms["lost_inflight_s"] + vms["lost_stall_s"]).sum())
+    possible = len(vms) * scenario.guest.processes * scenario.duration / 1e9
+    outages = int(vms["outages"].sum())
     summary: dict[str, Any] = {
         "duration_s": scenario.duration / 1e9,
         "ues": len(ues),
@@ -161,7 +224,16 @@ def summarise(
             float(in_guest["outcome"].isin(_SURVIVED).mean()) if len(in_guest) else float("nan")
         ),
         "process_kills": int(outcomes.get(Outcome.PROCESS_KILLED.value, 0)),
+        "vm_crashes": int(vms["crashes"].sum()),
+        "vm_restarts": int(vms["restarts"].sum()),
         **counts,
+        "goodput": float(1 - lost / possible) if possible else 1.0,
+        "work_done": float(possible - lost) * scenario.guest.work_rate,
+        "availability": float(vms["availability"].mean()),
+        "downtime_s": float(vms["downtime_s"].sum()),
+        "mttr_s": float(vms["downtime_s"].sum() / outages) if outages else float("nan"),
+        "memory_lost_bytes": int(ues["lost_bytes"].sum()),
+        "acceleration": scenario.memory.acceleration,
         "exits_to_vmm": int(errors["exit_to_vmm"].sum()),
         "handling_latency_mean_ns": float(latency.mean()) if len(latency) else float("nan"),
         "handling_latency_p99_ns": float(latency.quantile(0.99)) if len(latency) else float("nan"),

@@ -82,6 +82,9 @@ class FleetConfig(Section):
 class PlatformConfig(Section):
     feat_ras: bool = Field(True, description="CPUs implement FEAT_RAS (HCR_EL2.TEA, ESR SET)")
     host_reboot_time: Duration = Field("10min", description="host down time after a panic")
+    retire_logged_on_boot: bool = Field(
+        True, description="pages with a logged UE are retired when the host boots (BERT)"
+    )
     host_panic_on_oops: bool = Field(
         True, description="a host-kernel consumption panics the host (else the task dies)"
     )
@@ -96,16 +99,19 @@ class OwnerAccess(Section):
     )
 
 
+# Reads of one 4 KiB page per hour, by owner class: assumptions (no public per-page
+# access data exists), kept as parameters. Free pages are never read: their rate is
+# the rate at which they are allocated and rewritten.
 DEFAULT_ACCESS: dict[Owner, OwnerAccess] = {
-    Owner.HOST_KERNEL: OwnerAccess(access_rate=3600.0),
-    Owner.HOST_STAGE2: OwnerAccess(access_rate=360.0, p_kernel=0.3),
-    Owner.VMM: OwnerAccess(access_rate=60.0),
-    Owner.HOST_FREE: OwnerAccess(access_rate=0.5),  # free pages: allocations (rewrites)
-    Owner.GUEST_KERNEL: OwnerAccess(access_rate=3600.0, p_kernel=1.0),
-    Owner.GUEST_PAGE_TABLE: OwnerAccess(access_rate=360.0, p_kernel=0.3),
-    Owner.GUEST_PAGE_CACHE_CLEAN: OwnerAccess(access_rate=6.0, p_kernel=0.8),
-    Owner.GUEST_PAGE_CACHE_DIRTY: OwnerAccess(access_rate=6.0, p_kernel=0.8),
-    Owner.GUEST_ANON: OwnerAccess(access_rate=60.0, p_kernel=0.05),
+    Owner.HOST_KERNEL: OwnerAccess(access_rate=60.0),
+    Owner.HOST_STAGE2: OwnerAccess(access_rate=60.0, p_kernel=0.3),
+    Owner.VMM: OwnerAccess(access_rate=6.0),
+    Owner.HOST_FREE: OwnerAccess(access_rate=0.5),
+    Owner.GUEST_KERNEL: OwnerAccess(access_rate=60.0, p_kernel=1.0),
+    Owner.GUEST_PAGE_TABLE: OwnerAccess(access_rate=60.0, p_kernel=0.3),
+    Owner.GUEST_PAGE_CACHE_CLEAN: OwnerAccess(access_rate=1.0, p_kernel=0.8),
+    Owner.GUEST_PAGE_CACHE_DIRTY: OwnerAccess(access_rate=1.0, p_kernel=0.8),
+    Owner.GUEST_ANON: OwnerAccess(access_rate=6.0, p_kernel=0.05),
     Owner.GUEST_FREE: OwnerAccess(access_rate=0.5, p_kernel=1.0),
 }
 
@@ -116,6 +122,37 @@ DEFAULT_GUEST_MAP: dict[Owner, float] = {
     Owner.GUEST_PAGE_CACHE_DIRTY: 0.05,
     Owner.GUEST_ANON: 0.44,
     Owner.GUEST_FREE: 0.20,
+}
+
+
+class FaultMode(StrEnum):
+    """DRAM fault modes of the field studies (Sridharan & Liberty SC'12, AMD FaultSim)."""
+
+    SINGLE_BIT = "single_bit"
+    SINGLE_WORD = "single_word"
+    SINGLE_COLUMN = "single_column"
+    SINGLE_ROW = "single_row"
+    SINGLE_BANK = "single_bank"
+    MULTI_BANK = "multi_bank"
+    MULTI_RANK = "multi_rank"
+
+
+class FaultRate(Section):
+    """One fault mode: FIT per device (failures per 10^9 device-hours) and footprint."""
+
+    transient: PerHour = Field(description="FIT, transient faults")
+    permanent: PerHour = Field(description="FIT, permanent faults")
+    pages: int = Field(ge=1, description="pages one uncorrected fault poisons (assumption)")
+
+
+DEFAULT_FAULTS: dict[FaultMode, FaultRate] = {
+    FaultMode.SINGLE_BIT: FaultRate(transient=14.2, permanent=18.6, pages=1),
+    FaultMode.SINGLE_WORD: FaultRate(transient=1.4, permanent=0.3, pages=1),
+    FaultMode.SINGLE_COLUMN: FaultRate(transient=1.4, permanent=5.6, pages=8),
+    FaultMode.SINGLE_ROW: FaultRate(transient=0.2, permanent=8.2, pages=4),
+    FaultMode.SINGLE_BANK: FaultRate(transient=0.8, permanent=10.0, pages=32),
+    FaultMode.MULTI_BANK: FaultRate(transient=0.3, permanent=1.4, pages=64),
+    FaultMode.MULTI_RANK: FaultRate(transient=0.9, permanent=2.8, pages=64),
 }
 
 
@@ -136,10 +173,27 @@ class Injection(Section):
 
 
 class MemoryConfig(Section):
+    source: Literal["ue_rate", "faults"] = Field(
+        "ue_rate", description="UEs from a direct rate, or from DRAM faults through ECC"
+    )
     ue_rate: RatePerGiBHour = Field(
         1e-5, description="UEs per GiB of host memory per hour ('1e-5/GiB/h' or a number)"
     )
-    p_permanent: Probability = Field(0.71, description="share of permanent faults (SC'12)")
+    p_permanent: Probability = Field(0.71, description="permanent share, ue_rate source")
+    acceleration: float = Field(
+        1.0, gt=0, allow_inf_nan=False, description="multiplies every fault and UE rate"
+    )
+    ecc: Literal["secded", "chipkill"] = "secded"
+    faults: dict[FaultMode, FaultRate] = Field(default_factory=lambda: dict(DEFAULT_FAULTS))
+    device_capacity: Size = Field("2GiB", description="one DRAM device (16 Gb)")
+    data_devices_per_rank: int = Field(16, ge=1, description="x4 devices carrying data")
+    devices_per_rank: int = Field(18, ge=1, description="x4 devices incl. ECC")
+    banks: int = Field(16, ge=1)
+    rows: int = Field(65536, ge=1)
+    columns: int = Field(1024, ge=1)
+    predictive_offline: bool = Field(False, description="soft-offline after N CEs (rasdaemon)")
+    ce_threshold: int = Field(50, ge=1, description="CEs within ce_window that offline a page")
+    ce_window: Duration = "24h"
     scrub_period: Duration = Field("24h", description="patrol scrub period; 0 disables")
     host_memory: Size = "512GiB"
     host_kernel: Size = Field("16GiB", description="host kernel memory, KVM included")
@@ -149,11 +203,20 @@ class MemoryConfig(Section):
     injections: tuple[Injection, ...] = ()
 
     @model_validator(mode="after")
-    def _complete_access_table(self) -> MemoryConfig:
-        missing = set(Owner) - set(self.access)
-        if missing:
+    def _complete_tables(self) -> MemoryConfig:
+        if set(Owner) - set(self.access):
             object.__setattr__(self, "access", {**DEFAULT_ACCESS, **self.access})
+        if set(FaultMode) - set(self.faults):
+            object.__setattr__(self, "faults", {**DEFAULT_FAULTS, **self.faults})
+        if self.data_devices_per_rank > self.devices_per_rank:
+            raise ValueError("memory.data_devices_per_rank exceeds memory.devices_per_rank")
         return self
+
+    @property
+    def ranks(self) -> int:
+        """Ranks needed for ``host_memory`` (at least one)."""
+        per_rank = self.device_capacity * self.data_devices_per_rank
+        return max(1, -(-self.host_memory // per_rank))
 
 
 class CpuConfig(Section):
@@ -208,10 +271,15 @@ class GuestConfig(Section):
     vcpus: int = Field(4, ge=1)
     processes: int = Field(8, ge=1)
     panic_on_oops: bool = False
+    oops_limit: int = Field(
+        10_000, ge=0, description="oopses per boot before a panic (kernel.oops_limit); 0: none"
+    )
     p_interrupt: Probability = Field(0.1, description="kernel consumption in IRQ context")
     p_handles_sigbus: Probability = Field(0.0, description="process survives BUS_MCEERR_AR")
     reboot_time: Duration = Field("60s", description="guest panic to running (assumption)")
-    process_restart: Duration = Field("5s")
+    process_restart: Duration = Field("5s", description="a killed process is back after")
+    work_unit: Duration = Field("1min", description="work is committed every work_unit")
+    work_rate: float = Field(1.0, gt=0, allow_inf_nan=False, description="work per second")
     ack: Latency = Field("50us", description="GHES record processed to Read Ack")
     memory_map: dict[Owner, float] = Field(default_factory=lambda: dict(DEFAULT_GUEST_MAP))
 

@@ -37,9 +37,10 @@ class GuestKernel:
         self.rng = rng
         config = scenario.guest
         self.panic_on_oops = config.panic_on_oops
+        self.oops_limit = config.oops_limit
+        self.oopses = 0  # since boot
         self.p_interrupt = config.p_interrupt
         self.p_handles_sigbus = config.p_handles_sigbus
-        self.processes = config.processes
         self.to_vmm: Channel  # Read Ack
 
     def on_injected_sea(self, message: InjectedSea) -> None:
@@ -62,8 +63,6 @@ class GuestKernel:
             self._ack(event)
             self._memory_failure(event)
             return
-        if event.process is None:
-            event.process = int(self.rng.integers(self.processes))
         # fault_info[]: 0x10 "synchronous external abort" SIGBUS/BUS_OBJERR; walk codes SIGKILL.
         signal = "BUS_OBJERR" if esr & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT else "SIGKILL"
         host.resolve(event, Outcome.PROCESS_KILLED, f"arm64_notify_die(): {signal}")
@@ -74,12 +73,14 @@ class GuestKernel:
             host.memory.rearm(ue)
 
     def _die(self, event: ErrorEvent) -> None:
-        """die(): panic in interrupt context or with panic_on_oops, else kill current."""
-        if self.panic_on_oops or self.rng.random() < self.p_interrupt:
+        """die(): panic in interrupt context, with panic_on_oops, or once oops_limit oopses
+        were counted since boot (kernel/panic.c check_panic_on_warn/oops_limit); else
+        kill the current task."""
+        self.oopses += 1
+        limit_hit = self.oops_limit and self.oopses >= self.oops_limit
+        if self.panic_on_oops or limit_hit or self.rng.random() < self.p_interrupt:
             self.vm.crash(event, Outcome.VM_CRASHED, "die(): guest kernel panic", False)
             return
-        if event.process is None:
-            event.process = int(self.rng.integers(self.processes))
         self.vm.host.resolve(event, Outcome.PROCESS_KILLED, "die(): current task killed")
         self.vm.host.memory.rearm(event.ue)
 
@@ -91,14 +92,11 @@ class GuestKernel:
             host.resolve(event, Outcome.RECOVERED, "guest memory_failure(): page dropped")
         elif ue.owner in _KILLS:
             host.memory.retire(ue, guest=True)
-            if event.process is None:
-                event.process = int(self.rng.integers(self.processes))
             if self.rng.random() < self.p_handles_sigbus:
                 host.resolve(event, Outcome.RECOVERED, "BUS_MCEERR_AR handled by the process")
             else:
                 host.resolve(event, Outcome.PROCESS_KILLED, "guest memory_failure(): BUS_MCEERR_AR")
         else:
-            event.process = int(self.rng.integers(self.processes))
             host.resolve(event, Outcome.PROCESS_KILLED, "guest memory_failure(): MF_IGNORED")
             host.memory.rearm(ue)
 

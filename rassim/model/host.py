@@ -18,6 +18,7 @@ from rassim.model.memory import MemoryNode, Ue
 from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
 from rassim.model.outcomes import Context, ErrorEvent, EventKind, Ledger, Outcome
 from rassim.model.vmm import Vmm
+from rassim.model.workload import Workload
 from rassim.scenario import Scenario
 from rassim.sim.channel import Network
 from rassim.sim.distributions import Fixed
@@ -48,6 +49,10 @@ class Vm:
         self.reboot_time = scenario.guest.reboot_time
         self.restart_time = scenario.vmm.restart_time
         streams = host.network.streams
+        guest = scenario.guest
+        self.workload = Workload(
+            self.env, guest.processes, guest.work_unit, guest.process_restart, host.horizon_ns
+        )
         self.vmm = Vmm(self, scenario, streams.generator(f"{self.name}.vmm"))
         self.guest = GuestKernel(self, scenario, streams.generator(f"{self.name}.guest"))
 
@@ -59,6 +64,7 @@ class Vm:
             self.host.resolve(other, outcome, f"in flight when the VM went down ({detail})")
         self.up = False
         self.epoch += 1
+        self.workload.vm_down()
         planned = outcome is Outcome.VM_RESTARTED
         if planned:
             self.restarts += 1
@@ -72,6 +78,8 @@ class Vm:
         if epoch != self.epoch or not self.host.up:
             return  # the host went down meanwhile: its reboot brings this VM back
         self.up = True
+        self.guest.oopses = 0
+        self.workload.vm_up_again()
         remapped = self.vmm.reset(new_process=vmm_dies)
         self.host.memory.reset_vm(self.index, vmm_dies, remapped)
 
@@ -93,6 +101,7 @@ class Host:
         self.name = f"host{index}"
         self.network = network
         self.ledger = ledger
+        self.horizon_ns = horizon_ns
         self.up = True
         self.panics = 0
         self.reboot_time = scenario.platform.host_reboot_time
@@ -154,10 +163,13 @@ class Host:
     # -- events ----------------------------------------------------------------------------
     def on_memory_event(self, ue: Ue, kind: EventKind) -> None:
         """The memory node says a UE was read, re-touched or scrubbed: open an error event."""
+        process = ue.process
         if kind is EventKind.SCRUB:
             context, el = Context.SCRUBBER, None
         else:
             context, el = self.memory.draw_context(ue)
+            if process is None and context.in_guest:
+                process = self.memory.draw_running_process()
         event = self.ledger.new_event(
             kind=kind,
             ue=ue,
@@ -166,7 +178,7 @@ class Host:
             started_ns=self.env.now,
             host=self.index,
             vm=ue.vm,
-            process=ue.process,
+            process=process,
         )
         if kind is EventKind.SCRUB:
             self._scrub.send(ScrubReport(event))
@@ -176,18 +188,28 @@ class Host:
             self._to_cpu.send(PoisonRead(event))
 
     def resolve(self, event: ErrorEvent, outcome: Outcome, detail: str = "") -> None:
+        """Record the outcome; a guest process it killed or stalled pays in lost work."""
         self.ledger.resolve(event, outcome, self.env.now, detail)
+        if event.vm is None or not event.context.in_guest or event.process is None:
+            return
+        workload = self.vms[event.vm].workload
+        if outcome is Outcome.PROCESS_KILLED:
+            workload.kill(event.process)
+        elif outcome is Outcome.RECOVERED:
+            workload.stall(event.process, event.started_ns)
 
     def panic(self, event: ErrorEvent, detail: str) -> None:
         """Host panic: every VM on the host is lost until the host has rebooted."""
         self.resolve(event, Outcome.HOST_PANICKED, detail)
         self.panics += 1
+        event.ue.logged = True  # the panic message names it
         for other in self.ledger.open_events(self.index):
             self.resolve(other, Outcome.HOST_PANICKED, f"in flight at host panic ({detail})")
         self.up = False
         for vm in self.vms:
             vm.up = False
             vm.epoch += 1
+            vm.workload.vm_down()
         self.env.process(self._reboot())
 
     def _reboot(self):
@@ -195,5 +217,7 @@ class Host:
         self.up = True
         for vm in self.vms:
             vm.up = True
+            vm.guest.oopses = 0
+            vm.workload.vm_up_again()
             vm.vmm.reset(new_process=True)
         self.memory.reset_host()

@@ -67,6 +67,7 @@ class Hypervisor:
     def on_firmware_notification(self, message: FirmwareNotification) -> None:
         """Firmware-first: EL3 re-delivered the abort; GHES may hold its record."""
         if message.fatal:
+            message.event.ue.logged = True
             self.host.panic(message.event, "__ghes_panic(): fatal severity")
             return
         self._take(message.event, message.esr, message.far, record=message.record)
@@ -77,6 +78,7 @@ class Hypervisor:
             return
         # apei_claim_sea() returns 0 only when a GHES source holds an active record.
         event.claimed = record
+        event.ue.logged |= record
         if event.context is Context.HOST_KERNEL:
             self._host_kernel_sea(event)
         elif event.context is Context.VMM:
@@ -191,6 +193,7 @@ class Hypervisor:
         """A deferred error: memory_failure() without MF_ACTION_REQUIRED; processes that
         map the page and asked for early kill (QEMU does) get SIGBUS AO."""
         event, ue = message.event, message.event.ue
+        ue.logged = True
         result = self.memory_failure(ue)
         if result is not MfResult.MF_RECOVERED:
             ue.scrub_reported = True

@@ -57,9 +57,20 @@ class Ue:
     detached: bool = False  # nobody can reach the page any more (replaced on VM reset)
     cleared: bool = False
     scrub_reported: bool = False
+    logged: bool = False  # the host holds a record of it (CPER, or the panic it caused)
     consumptions: int = 0
     events: int = 0
     timer: int = field(default=0)  # generation: a fired timer of an older one is stale
+
+    def lost_bytes(self, backing_page: int) -> int:
+        """Memory this page's retirement costs: a retired host page of guest RAM takes its
+        whole backing page (a 1 GiB hugetlb page is poisoned whole); a page the VMM unmapped
+        or the guest retired costs 4 KiB."""
+        if self.cleared:
+            return 0
+        if self.host_poisoned:
+            return backing_page if self.owner.in_guest_ram else PAGE
+        return PAGE if (self.vmm_unmapped or self.guest_poisoned or self.detached) else 0
 
     @property
     def state(self) -> UeState:
@@ -134,6 +145,8 @@ class MemoryNode:
         self.rng = rng
         self.horizon_ns = horizon_ns
         self.p_permanent = scenario.memory.p_permanent
+        self.acceleration = scenario.memory.acceleration
+        self.retire_logged_on_boot = scenario.platform.retire_logged_on_boot
         self.scrub_period = scenario.memory.scrub_period
         self.access = scenario.memory.access
         self.ues: list[Ue] = []
@@ -142,7 +155,7 @@ class MemoryNode:
     # -- sources -------------------------------------------------------------------------
     def poisson_arrivals(self, ue_rate: float, new_id: Callable[[], int]) -> simpy.Process:
         """UEs at ``ue_rate`` per GiB per hour over the whole host memory (Poisson)."""
-        per_ns = ue_rate * self.map.host_bytes / GiB / NS_PER_H
+        per_ns = ue_rate * self.acceleration * self.map.host_bytes / GiB / NS_PER_H
 
         def arrivals():
             while True:
@@ -155,6 +168,22 @@ class MemoryNode:
 
         return self.env.process(arrivals())
 
+    def poison_fault(
+        self,
+        pages: int,
+        permanent: bool,
+        source: str,
+        new_id: Callable[[], int],
+        predicted: bool = False,
+    ) -> None:
+        """An uncorrected DRAM fault: ``pages`` pages of one owner are poisoned; if its
+        pages were soft-offlined already (predicted), nobody can reach them."""
+        owner, vm = self.map.draw_host(self.rng)
+        for _ in range(pages):
+            ue = self.create(new_id(), owner, vm, permanent, source, arm=not predicted)
+            if predicted:
+                ue.detached = True
+
     def create(
         self,
         ue_id: int,
@@ -164,8 +193,9 @@ class MemoryNode:
         source: str,
         forced_el: int | None = None,
         first_delay: int | None = None,
+        arm: bool = True,
     ) -> Ue:
-        """Poison one page now and start its race."""
+        """Poison one page now and start its race (unless ``arm`` is false)."""
         rng = self.rng
         ue = Ue(
             ue_id=ue_id,
@@ -183,7 +213,8 @@ class MemoryNode:
             scrub_phase=int(rng.integers(self.scrub_period)) if self.scrub_period else 0,
         )
         self.ues.append(ue)
-        self.arm(ue)
+        if arm:
+            self.arm(ue)
         return ue
 
     # -- the race ------------------------------------------------------------------------
@@ -236,6 +267,10 @@ class MemoryNode:
         if kind is EventKind.CONSUMPTION:
             ue.consumptions += 1
         self.on_event(ue, kind)
+
+    def draw_running_process(self) -> int:
+        """The guest process on the vCPU that made a kernel-side read."""
+        return int(self.rng.integers(self.map.processes))
 
     def draw_context(self, ue: Ue) -> tuple[Context, int | None]:
         """The context and exception level of the read that consumes ``ue`` (MODEL 4)."""
@@ -307,12 +342,18 @@ class MemoryNode:
                 self.release(ue, within_vm=not vmm_restarted)
 
     def reset_host(self) -> None:
-        """The host rebooted: every page is rewritten; retirements are forgotten."""
+        """The host rebooted: memory is rewritten and runtime retirements are forgotten,
+        but pages with a logged error are retired at boot when the platform keeps its
+        error records (ACPI BERT, read back by the OS or rasdaemon)."""
         for ue in self.ues:
             if ue.cleared:
                 continue
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
-            self.release(ue, within_vm=False)
+            if ue.logged and self.retire_logged_on_boot:
+                ue.host_poisoned = ue.detached = True
+                ue.timer += 1
+            else:
+                self.release(ue, within_vm=False)
 
 
 def _normalise(weights: list[float]) -> list[float]:

@@ -75,19 +75,26 @@ def parse_duration(value: str | int) -> int:
 def format_duration(ns: int | float, digits: int | None = None) -> str:
     """Render nanoseconds in the largest unit that keeps the number >= 1.
 
-    Exact by default, so ``parse_duration(format_duration(x)) == x`` for integer ``x``;
-    with ``digits`` the number is rounded for display (``format_duration(1.5e6, 3)``
-    -> ``"1.5ms"``).
+    Exact by default, so ``parse_duration(format_duration(x)) == x`` for integer ``x``
+    (at most six decimals, else a smaller unit); with ``digits`` the number is rounded
+    for display (``format_duration(1.5e6, 3)`` -> ``"1.5ms"``).
     """
-    for unit in ("y", "d", "h", "min", "s", "ms", "us", "ns"):
+    units = ("y", "d", "h", "min", "s", "ms", "us")
+    if digits is not None:
+        for unit in units:
+            if abs(ns) >= DURATION_UNITS[unit]:
+                return f"{ns / DURATION_UNITS[unit]:.{digits}g}{unit}"
+        return f"{ns:.{digits}g}ns"
+    ns = round(ns)
+    for unit in units:
         scale = DURATION_UNITS[unit]
-        if abs(ns) >= scale or unit == "ns":
-            number = ns / scale
-            if digits is not None:
-                return f"{number:.{digits}g}{unit}"
-            text = f"{number:.15g}"
-            if float(text) * scale == ns:
-                return f"{text}{unit}"
+        if abs(ns) < scale:
+            continue
+        for decimals in range(7):
+            if ns * 10**decimals % scale == 0:
+                whole, rest = divmod(ns * 10**decimals // scale, 10**decimals)
+                fraction = f".{rest:0{decimals}d}".rstrip("0") if decimals else ""
+                return f"{whole}{fraction}{unit}"
     return f"{ns}ns"
 
 

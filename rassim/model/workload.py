@@ -1,0 +1,122 @@
+"""Guest work and what errors cost it, accounted fluidly (MODEL 7).
+
+Each process of a VM does work at ``guest.work_rate`` while it runs and commits it every
+``guest.work_unit``; nothing is simulated between errors. What is lost is integrated at
+the moments state changes, so the cost of a run grows with the number of errors, not
+with the simulated time:
+
+- a handling stall (vCPU stopped from consumption to resume) costs its duration;
+- a killed process loses its uncommitted work and is down for ``guest.process_restart``;
+- a VM that goes down loses every process's uncommitted work and is down until it runs
+  again; so is every VM of a host that panicked.
+
+Times are clipped to the run's horizon: losses after the end are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+
+
+@dataclass(slots=True)
+class _Process:
+    up: bool = True
+    since: int = 0  # when it last started running, or went down
+    generation: int = 0  # bumps on every kill, so a stale restart does nothing
+
+
+class Workload:
+    """The processes of one VM and the process-nanoseconds of work they lost."""
+
+    def __init__(
+        self, env: simpy.Environment, processes: int, work_unit: int, restart: int, horizon: int
+    ) -> None:
+        self.env = env
+        self.work_unit = work_unit
+        self.restart_delay = restart
+        self.horizon = horizon
+        self.processes = [_Process() for _ in range(processes)]
+        self.vm_up = True
+        self.vm_down_since = 0
+        self.vm_down_ns = 0
+        self.outages = 0
+        self.lost_down_ns = 0  # process-ns not running (killed, restarting, VM down)
+        self.lost_inflight_ns = 0  # process-ns of uncommitted work thrown away
+        self.lost_stall_ns = 0  # process-ns stopped in error handling
+        self.kills = 0
+
+    def _now(self) -> int:
+        return min(self.env.now, self.horizon)
+
+    def _inflight(self, process: _Process, now: int) -> int:
+        return (now - process.since) % self.work_unit if self.work_unit else 0
+
+    def stall(self, process: int, started: int) -> None:
+        """The vCPU running ``process`` was stopped from ``started`` until now."""
+        if self.vm_up and self.processes[process].up:
+            self.lost_stall_ns += max(0, self._now() - min(started, self.horizon))
+
+    def kill(self, process: int) -> None:
+        """The process dies; it restarts after ``guest.process_restart`` if its VM runs."""
+        state = self.processes[process]
+        if not (self.vm_up and state.up):
+            return
+        now = self._now()
+        self.kills += 1
+        self.lost_inflight_ns += self._inflight(state, now)
+        state.up, state.since = False, now
+        state.generation += 1
+        generation = state.generation
+        timer = self.env.timeout(self.restart_delay)
+        timer.callbacks.append(lambda _: self._restart(process, generation))
+
+    def _restart(self, process: int, generation: int) -> None:
+        state = self.processes[process]
+        if self.vm_up and not state.up and state.generation == generation:
+            now = self._now()
+            self.lost_down_ns += now - state.since
+            state.up, state.since = True, now
+
+    def vm_down(self) -> None:
+        """The VM stopped running: every running process loses its uncommitted work."""
+        if not self.vm_up:
+            return
+        now = self._now()
+        self.vm_up, self.vm_down_since = False, now
+        self.outages += 1
+        for state in self.processes:
+            if state.up:
+                self.lost_inflight_ns += self._inflight(state, now)
+                state.up, state.since = False, now
+
+    def vm_up_again(self) -> None:
+        """The VM runs again and starts all its processes."""
+        if self.vm_up:
+            return
+        now = self._now()
+        self.vm_up = True
+        self.vm_down_ns += now - self.vm_down_since
+        for state in self.processes:
+            self.lost_down_ns += now - state.since
+            state.up, state.since = True, now
+            state.generation += 1
+
+    def finish(self) -> None:
+        """Close the books at the horizon."""
+        end = self.horizon
+        if not self.vm_up:
+            self.vm_down_ns += end - self.vm_down_since
+        for state in self.processes:
+            if not state.up:
+                self.lost_down_ns += end - state.since
+                state.up, state.since = True, end
+
+    @property
+    def lost_ns(self) -> int:
+        return self.lost_down_ns + self.lost_inflight_ns + self.lost_stall_ns
+
+    @property
+    def possible_ns(self) -> int:
+        return len(self.processes) * self.horizon
