@@ -97,7 +97,7 @@ def write_run(stage: Path, results: list[RunResult], seed: int, command: list[st
     """Write every table and summary of ``results`` (one scenario, R replications)."""
     scenario = results[0].scenario
     (stage / "scenario.toml").write_text(dump_scenario(scenario))
-    for table in ("errors", "hops", "ues"):
+    for table in ("errors", "hops", "ues", "vms", "faults"):
         _stack(results, table).to_parquet(stage / f"{table}.parquet", index=False)
     summaries = [r.summary for r in results]
     summary = {"replications": summaries, "aggregate": aggregate(summaries)}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from rassim.model.faults import FaultSource
+from rassim.model.faults import FAULT_COLUMNS, FaultSource
 from rassim.model.host import Host
 from rassim.model.outcomes import Context, Ledger, LedgerError, Outcome, UeState
 from rassim.scenario import Injection, Owner, Scenario
@@ -60,6 +60,7 @@ class RunResult:
     errors: pd.DataFrame
     ues: pd.DataFrame
     vms: pd.DataFrame
+    faults: pd.DataFrame
     hops: pd.DataFrame
     summary: dict[str, Any]
     wall_s: float = field(default=0.0)
@@ -98,11 +99,14 @@ def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequenc
     errors = ledger.to_frame()
     _check_ues(ues, errors)
     vm_frame = _vm_frame(vms, horizon)
+    faults = pd.DataFrame.from_records(
+        [row for source in sources for row in source.log], columns=list(FAULT_COLUMNS)
+    )
     counts = {
         "host_panics": sum(host.panics for host in hosts),
-        "ce_faults": sum(s.ce_faults for s in sources),
-        "ue_faults": sum(s.ue_faults for s in sources),
-        "ues_predicted": sum(s.predicted_ues for s in sources),
+        "ce_faults": int((~faults["uncorrected"].astype(bool)).sum()),
+        "ue_faults": int(faults["uncorrected"].astype(bool).sum()),
+        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
     }
     summary = summarise(errors, ues, vm_frame, scenario, counts)
     return RunResult(
@@ -111,6 +115,7 @@ def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequenc
         errors=errors,
         ues=ues,
         vms=vm_frame,
+        faults=faults,
         hops=network.log.to_frame(),
         summary=summary,
         wall_s=time.perf_counter() - started,

@@ -33,6 +33,18 @@ from rassim.sim.units import NS_PER_D, NS_PER_H
 if TYPE_CHECKING:
     from rassim.model.memory import MemoryNode
 
+FAULT_COLUMNS = (
+    "host",
+    "arrived_ns",
+    "mode",
+    "permanent",
+    "rank",
+    "device",
+    "uncorrected",
+    "pages",
+    "predicted",
+)
+
 # Extent of each mode inside a device: (all banks?, all rows?, all columns?).
 _EXTENT: dict[FaultMode, tuple[bool, bool, bool]] = {
     FaultMode.SINGLE_BIT: (False, False, False),
@@ -96,9 +108,7 @@ class FaultSource:
         per_hour = self.devices * total_fit * 1e-9 * config.acceleration
         self.mean_gap_ns = NS_PER_H / per_hour if per_hour else float("inf")
         self.active: list[Fault] = []
-        self.ce_faults = 0
-        self.ue_faults = 0
-        self.predicted_ues = 0
+        self.log: list[tuple] = []  # FAULT_COLUMNS, one row per fault
 
     def start(self, horizon_ns: int) -> simpy.Process | None:
         if self.mean_gap_ns == float("inf"):
@@ -143,15 +153,24 @@ class FaultSource:
             pages = min([rate.pages, *(config.faults[f.mode].pages for f in partners)])
             offlined = any(f.offlined_ns <= now for f in partners)
         self.active.append(fault)
-        if not uncorrected:
-            self.ce_faults += 1
-            return
-        self.ue_faults += 1
-        self.memory.poison_fault(
-            pages, permanent, f"fault:{mode.value}", self.new_ue_id, predicted=offlined
+        host = self.memory.host.index
+        self.log.append(
+            (
+                host,
+                now,
+                mode.value,
+                permanent,
+                fault.rank,
+                fault.device,
+                uncorrected,
+                pages,
+                offlined,
+            )
         )
-        if offlined:
-            self.predicted_ues += pages
+        if uncorrected:
+            self.memory.poison_fault(
+                pages, permanent, f"fault:{mode.value}", self.new_ue_id, predicted=offlined
+            )
 
     def _prediction(self, pages: int) -> float:
         """When rasdaemon would soft-offline a permanent CE fault's pages, if ever: its

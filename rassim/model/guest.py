@@ -68,7 +68,7 @@ class GuestKernel:
         host.resolve(event, Outcome.PROCESS_KILLED, f"arm64_notify_die(): {signal}")
         ue = event.ue
         if ue.owner is Owner.GUEST_ANON:
-            host.memory.release(ue, within_vm=True)  # the dead process's pages are freed
+            host.memory.reuse_gpa(ue)  # the dead process's pages are freed
         else:
             host.memory.rearm(ue)
 

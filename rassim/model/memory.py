@@ -149,7 +149,10 @@ class MemoryNode:
         self.retire_logged_on_boot = scenario.platform.retire_logged_on_boot
         self.scrub_period = scenario.memory.scrub_period
         self.access = scenario.memory.access
-        self.ues: list[Ue] = []
+        self.ues: list[Ue] = []  # every UE ever, for the results
+        # UEs not cleared, by VM (None: host memory), in creation order so that resets
+        # draw from the streams in a reproducible order.
+        self.by_vm: dict[int | None, dict[int, Ue]] = {}
         self.on_event: Callable[[Ue, EventKind], None] = _unwired
 
     # -- sources -------------------------------------------------------------------------
@@ -213,6 +216,7 @@ class MemoryNode:
             scrub_phase=int(rng.integers(self.scrub_period)) if self.scrub_period else 0,
         )
         self.ues.append(ue)
+        self.by_vm.setdefault(vm, {})[ue_id] = ue
         if arm:
             self.arm(ue)
         return ue
@@ -306,6 +310,7 @@ class MemoryNode:
         if not ue.permanent:
             ue.cleared = True
             ue.timer += 1
+            del self.by_vm[ue.vm][ue.ue_id]
             return
         ue.guest_poisoned = False
         ue.scrub_reported = False
@@ -313,10 +318,23 @@ class MemoryNode:
         if within_vm and ue.owner.in_guest_ram:
             ue.owner = self.map.draw_guest(self.rng)
         else:
+            del self.by_vm[ue.vm][ue.ue_id]
             ue.owner, ue.vm = self.map.draw_host(self.rng)
+            self.by_vm.setdefault(ue.vm, {})[ue.ue_id] = ue
             ue.gpa = self.map.draw_gpa(self.rng) if ue.owner.in_guest_ram else None
         ue.process = self.map.draw_process(self.rng, ue.owner)
         self.arm(ue)
+
+    def reuse_gpa(self, ue: Ue) -> None:
+        """The guest frees the GPA and uses it again: a rewrite if it still maps the
+        poisoned page; if the VMM unmapped it or the host retired it, the next owner's
+        touches fault to KVM or the VMM instead."""
+        if ue.vmm_unmapped or ue.host_poisoned:
+            ue.owner = self.map.draw_guest(self.rng)
+            ue.process = self.map.draw_process(self.rng, ue.owner)
+            self.arm(ue)
+        else:
+            self.release(ue, within_vm=True)
 
     def reset_vm(self, vm: int, vmm_restarted: bool, vmm_known: set[int]) -> None:
         """A VM came back: the guest forgot its retired pages; maybe the VMM is new too.
@@ -324,8 +342,8 @@ class MemoryNode:
         Pages the VMM knew to be bad are replaced by fresh ones on reset (QEMU
         kvm_unpoison_all()); a new VMM process gets fresh guest RAM altogether.
         """
-        for ue in self.ues:
-            if ue.vm != vm or ue.cleared or ue.detached:
+        for ue in list(self.by_vm.get(vm, {}).values()):
+            if ue.detached:
                 continue
             if not ue.owner.in_guest_ram and not vmm_restarted:
                 self.rearm(ue)  # VMM memory and stage 2 survive a guest reboot
@@ -345,9 +363,7 @@ class MemoryNode:
         """The host rebooted: memory is rewritten and runtime retirements are forgotten,
         but pages with a logged error are retired at boot when the platform keeps its
         error records (ACPI BERT, read back by the OS or rasdaemon)."""
-        for ue in self.ues:
-            if ue.cleared:
-                continue
+        for ue in [ue for group in list(self.by_vm.values()) for ue in group.values()]:
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
             if ue.logged and self.retire_logged_on_boot:
                 ue.host_poisoned = ue.detached = True

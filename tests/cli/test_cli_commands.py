@@ -42,6 +42,8 @@ def test_run_writes_a_complete_directory(
         "errors.parquet",
         "hops.parquet",
         "ues.parquet",
+        "vms.parquet",
+        "faults.parquet",
         "summary.json",
         "meta.json",
     }
