@@ -127,9 +127,9 @@ def _progress(label: str, total: int):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    scenario = _load(args)
     from rassim.output import run_replications, staged_directory, write_run
 
-    scenario = _load(args)
     with staged_directory(args.out) as stage:
         started = time.perf_counter()
         results = run_replications(
@@ -144,9 +144,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    base = _load(args)
     from rassim.output import run_replications
 
-    base = _load(args)
     columns: dict[str, list[dict[str, Any]]] = {}
     started = time.perf_counter()
     for policy in ("serror_fallback", "exit_to_user"):
