@@ -18,6 +18,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -202,12 +204,24 @@ class MemoryConfig(Section):
     access: dict[Owner, OwnerAccess] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
     injections: tuple[Injection, ...] = ()
 
+    @field_validator("access", "faults", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: object, info: ValidationInfo) -> object:
+        """A partial table (or a partial entry) changes only what it names."""
+        if not isinstance(value, dict):
+            return value
+        defaults = DEFAULT_ACCESS if info.field_name == "access" else DEFAULT_FAULTS
+        merged: dict = {key.value: entry.model_dump() for key, entry in defaults.items()}
+        for key, entry in value.items():
+            name = key.value if isinstance(key, StrEnum) else key
+            if isinstance(entry, dict) and name in merged:
+                merged[name] = {**merged[name], **entry}
+            else:
+                merged[name] = entry
+        return merged
+
     @model_validator(mode="after")
-    def _complete_tables(self) -> MemoryConfig:
-        if set(Owner) - set(self.access):
-            object.__setattr__(self, "access", {**DEFAULT_ACCESS, **self.access})
-        if set(FaultMode) - set(self.faults):
-            object.__setattr__(self, "faults", {**DEFAULT_FAULTS, **self.faults})
+    def _check_devices(self) -> MemoryConfig:
         if self.data_devices_per_rank > self.devices_per_rank:
             raise ValueError("memory.data_devices_per_rank exceeds memory.devices_per_rank")
         return self

@@ -102,16 +102,20 @@ class GuestKernel:
 
     def on_virtual_serror(self, message: VirtualSError) -> None:
         """do_serror(): IDS set, not a RAS SError -> arm64_serror_panic()."""
-        message.event.guest_esr = message.esr
-        self.vm.crash(message.event, Outcome.VM_CRASHED, "arm64_serror_panic()", False)
+        event = message.event
+        event.guest_esr = message.esr
+        self.vm.crash(event, Outcome.VM_CRASHED, f"{event.detail} -> arm64_serror_panic()", False)
 
     def on_ghes_notify(self, message: GhesNotify) -> None:
         """An action-optional record: the guest retires its page; no process is killed."""
         event = message.event
         event.guest_cper = True
         self._ack(event)
-        self.vm.host.memory.retire(event.ue, guest=True)
-        self.vm.host.resolve(event, Outcome.OFFLINED, "guest memory_failure(): AO")
+        if event.ue.owner in _KILLS or event.ue.owner in _RECOVERS:
+            self.vm.host.memory.retire(event.ue, guest=True)
+            self.vm.host.resolve(event, Outcome.OFFLINED, "guest memory_failure(): AO")
+        else:  # kernel pages: MF_IGNORED; the host retired it, the guest cannot
+            self.vm.host.resolve(event, Outcome.OFFLINED, "guest memory_failure(): MF_IGNORED")
 
     def _ack(self, event: ErrorEvent) -> None:
         self.to_vmm.send(ReadAck(event, self.vm.epoch))

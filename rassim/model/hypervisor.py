@@ -76,8 +76,9 @@ class Hypervisor:
         if is_serror(esr):
             self._serror(event, esr)
             return
-        # apei_claim_sea() returns 0 only when a GHES source holds an active record.
-        event.claimed = record
+        # apei_claim_sea() returns 0 only when a GHES source holds an active record; the
+        # host's own do_sea() asks APEI for user-mode aborts only.
+        event.claimed = record and event.context is not Context.HOST_KERNEL
         event.ue.logged |= record
         if event.context is Context.HOST_KERNEL:
             self._host_kernel_sea(event)
@@ -180,7 +181,10 @@ class Hypervisor:
         """A guest touch of a retired GPA: a hwpoison pfn makes KVM send SIGBUS AR
         (kvm_send_hwpoison_signal()); a GPA the VMM unmapped exits to the VMM (userfault)."""
         event = message.event
-        if event.ue.host_poisoned:
+        if event.ue.owner is Owner.VMM:  # the VMM's own access to its retired page
+            event.detail = "memory_failure(): hwpoisoned page touched"
+            self.sigbus[event.vm].send(Sigbus(event, SigbusCode.BUS_MCEERR_AR, False, 12))
+        elif event.ue.host_poisoned:
             event.detail = "kvm_send_hwpoison_signal()"
             self.sigbus[event.vm].send(
                 Sigbus(event, SigbusCode.BUS_MCEERR_AR, in_guest_ram=True, lsb=self.lsb)

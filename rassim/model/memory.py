@@ -251,7 +251,8 @@ class MemoryNode:
         if ue.cleared or ue.detached or ue.guest_poisoned:
             return False
         if ue.host_poisoned or ue.vmm_unmapped:
-            return ue.owner.in_guest_ram  # only the guest can still reach the GPA
+            # the guest can still reach the GPA, the VMM its own (hwpoisoned) mapping
+            return ue.owner.in_guest_ram or ue.owner is Owner.VMM
         return True
 
     @staticmethod

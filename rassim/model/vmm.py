@@ -96,7 +96,8 @@ class Vmm:
         """The exit-to-user strategies of MODEL 6 (no public QEMU handles this exit)."""
         event, arm_sea = message.event, message.arm_sea
         if arm_sea is None:  # a touch of a GPA this VMM unmapped (KVM userfault)
-            self._inject(event, kvm_sea_esr(event.el or 0), cper=self.strategy == "inject_cper")
+            cper = self.strategy == "inject_cper" and self.guest_ghes
+            self._inject(event, kvm_sea_esr(event.el or 0), cper=cper)
             return
         assert isinstance(arm_sea, KvmRunArmSea)
         if self.strategy == "unhandled":

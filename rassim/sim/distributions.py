@@ -130,7 +130,7 @@ class LogNormal(Distribution):
         return rng.lognormal(mu, self.sigma, size)
 
     def __str__(self) -> str:
-        return f"lognormal({format_duration(self.mean)}, {self.sigma:g})"
+        return f"lognormal({format_duration(self.mean)}, {float(self.sigma)!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,7 +231,7 @@ def test_serror_fallback_unclaimed_sea_always_crashes_vm(firmware: dict) -> None
     assert not errors["claimed"].any() and not errors["exit_to_vmm"].any()
     assert errors["sync"].all() and not errors["guest_cper"].any()
     assert (errors["guest_esr"] == serror(ids=True)).all()
-    assert (errors["detail"] == "arm64_serror_panic()").all()
+    assert (errors["detail"] == "kvm_inject_serror() -> arm64_serror_panic()").all()
 
 
 def test_exit_to_user_stage2_walk_sea_is_host_owned() -> None:
