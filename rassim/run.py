@@ -81,8 +81,14 @@ def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequenc
     sources = []
     for host in hosts:
         if scenario.memory.source == "faults":
-            rng = network.streams.generator(f"{host.name}.dram")
-            source = FaultSource(host.memory, scenario.memory, rng, new_ue_id)
+            streams = network.streams
+            source = FaultSource(
+                host.memory,
+                scenario.memory,
+                streams.draws(f"{host.name}.dram"),
+                new_ue_id,
+                streams.draws(f"{host.name}.rasdaemon"),
+            )
             source.start(horizon)
             sources.append(source)
         elif scenario.memory.ue_rate > 0:

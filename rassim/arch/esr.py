@@ -304,14 +304,18 @@ def is_serror(esr: int) -> bool:
     return esr_ec(esr) == ExceptionClass.SERROR
 
 
+_FSC_SEA_TTW = frozenset(ESR_ELx_FSC_SEA_TTW(n) for n in _TTW_LEVELS)
+_FSC_SECC_TTW = frozenset(ESR_ELx_FSC_SECC_TTW(n) for n in _TTW_LEVELS)
+
+
 def esr_fsc_is_sea_ttw(esr: int) -> bool:
     """esr.h ``esr_fsc_is_sea_ttw()``: FSC is SEA_TTW(-1..3)."""
-    return esr & ESR_ELx_FSC in {ESR_ELx_FSC_SEA_TTW(n) for n in _TTW_LEVELS}
+    return esr & ESR_ELx_FSC in _FSC_SEA_TTW
 
 
 def esr_fsc_is_secc_ttw(esr: int) -> bool:
     """esr.h ``esr_fsc_is_secc_ttw()``: FSC is SECC_TTW(-1..3)."""
-    return esr & ESR_ELx_FSC in {ESR_ELx_FSC_SECC_TTW(n) for n in _TTW_LEVELS}
+    return esr & ESR_ELx_FSC in _FSC_SECC_TTW
 
 
 def sea_ttw_level(esr: int) -> int | None:

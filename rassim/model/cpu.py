@@ -9,6 +9,7 @@ from rassim.model.messages import ExternalAbort, PoisonRead
 from rassim.model.outcomes import Context
 from rassim.scenario import Scenario
 from rassim.sim.channel import Channel
+from rassim.sim.draws import Draws
 
 _WALKS = (Context.GUEST_STAGE1_WALK, Context.HOST_STAGE2_WALK)
 _GUEST_DIRECT = (Context.GUEST_USER, Context.GUEST_KERNEL, Context.GUEST_STAGE1_WALK)
@@ -29,7 +30,7 @@ class Cpu:
     guest's EL1 and only host-imposed accesses (stage-2 walks) reach EL2.
     """
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, scenario: Scenario, rng: Draws) -> None:
         self.rng = rng
         self.p_sync = scenario.cpu.p_sync
         self.p_fnv = scenario.cpu.p_fnv
@@ -38,7 +39,7 @@ class Cpu:
         names = list(scenario.cpu.serror_aet)
         weights = np.asarray([scenario.cpu.serror_aet[n] for n in names], dtype=np.float64)
         self._aet = [SErrorSeverity[n] for n in names]
-        self._aet_cumulative = np.cumsum(weights / weights.sum())
+        self._aet_cumulative = np.cumsum(weights / weights.sum()).tolist()
         self.to_el3: Channel
         self.to_el2: Channel
         self.guest_channels: list[Channel]  # per VM: the guest's own EL1
@@ -54,7 +55,7 @@ class Cpu:
             )
             return
         fnv = self.rng.random() < self.p_fnv
-        level = int(self.rng.integers(4)) if context in _WALKS else None
+        level = self.rng.below(4) if context in _WALKS else None
         far = None if fnv else far_for(context, el, event.ue.gpa)
         if not self.firmware_first and not self.feat_ras and context in _GUEST_DIRECT:
             # HCR_EL2.TEA is RES0: the guest's EL1 takes its own abort.
@@ -75,5 +76,4 @@ class Cpu:
         """A RAS SError with a drawn AET, or an IMPDEF one (IDS) without FEAT_RAS."""
         if not self.feat_ras:
             return serror(ids=True)
-        index = int(np.searchsorted(self._aet_cumulative, self.rng.random(), side="right"))
-        return serror(self._aet[min(index, len(self._aet) - 1)])
+        return serror(self._aet[self.rng.index(self._aet_cumulative)])

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import simpy
 
 from rassim.scenario import FaultMode, MemoryConfig
+from rassim.sim.draws import Draws
 from rassim.sim.units import NS_PER_D, NS_PER_H
 
 if TYPE_CHECKING:
@@ -90,12 +90,15 @@ class FaultSource:
         self,
         memory: MemoryNode,
         config: MemoryConfig,
-        rng: np.random.Generator,
+        rng: Draws,
         new_ue_id: Callable[[], int],
+        rasdaemon_rng: Draws,
     ) -> None:
         self.memory = memory
         self.config = config
         self.rng = rng
+        self.rasdaemon_rng = rasdaemon_rng  # its own stream: turning prediction on or off
+        # leaves the fault arrivals unchanged
         self.new_ue_id = new_ue_id
         self.devices = config.ranks * config.devices_per_rank
         kinds = [(m, p) for m in config.faults for p in (False, True)]
@@ -134,11 +137,11 @@ class FaultSource:
         fault = Fault(
             mode=mode,
             permanent=permanent,
-            rank=int(rng.integers(config.ranks)),
-            device=int(rng.integers(config.devices_per_rank)),
-            bank=int(rng.integers(config.banks)),
-            row=int(rng.integers(config.rows)),
-            column=int(rng.integers(config.columns)),
+            rank=rng.below(config.ranks),
+            device=rng.below(config.devices_per_rank),
+            bank=rng.below(config.banks),
+            row=rng.below(config.rows),
+            column=rng.below(config.columns),
             arrived_ns=now,
             active_until_ns=float("inf") if permanent else now + lifetime,
             offlined_ns=self._prediction(rate.pages) if permanent else float("inf"),
@@ -179,7 +182,7 @@ class FaultSource:
         config = self.config
         if not config.predictive_offline:
             return float("inf")
-        owner, _ = self.memory.map.draw_host(self.rng)
+        owner, _ = self.memory.map.draw_host(self.rasdaemon_rng)
         per_ns = pages * config.access[owner].access_rate / NS_PER_H
         if per_ns * config.ce_window < config.ce_threshold:
             return float("inf")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from rassim.arch.esr import (
     SErrorSeverity,
     arm64_is_ras_serror,
@@ -13,6 +11,7 @@ from rassim.arch.esr import (
 from rassim.model.messages import ExternalAbort, FirmwareNotification, ScrubReport
 from rassim.scenario import Scenario
 from rassim.sim.channel import Channel
+from rassim.sim.draws import Draws
 
 
 class El3Firmware:
@@ -25,7 +24,7 @@ class El3Firmware:
     marked fatal (``firmware.p_fatal``) is fatal severity: host APEI will panic.
     """
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, scenario: Scenario, rng: Draws) -> None:
         self.rng = rng
         self.ghes_sea = scenario.firmware.ghes_sea
         self.p_record = scenario.firmware.p_record

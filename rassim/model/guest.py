@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from rassim.arch.esr import ESR_ELx_FSC, ESR_ELx_FSC_EXTABT
 from rassim.model.messages import (
     ExternalAbort,
@@ -17,6 +15,7 @@ from rassim.model.messages import (
 from rassim.model.outcomes import ErrorEvent, Outcome
 from rassim.scenario import Owner, Scenario
 from rassim.sim.channel import Channel
+from rassim.sim.draws import Draws
 
 if TYPE_CHECKING:
     from rassim.model.host import Vm
@@ -32,7 +31,7 @@ _RECOVERS = {Owner.GUEST_PAGE_CACHE_CLEAN, Owner.GUEST_FREE}
 class GuestKernel:
     """One VM's guest kernel: takes injected SEAs, virtual SErrors and GHES notifications."""
 
-    def __init__(self, vm: Vm, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, vm: Vm, scenario: Scenario, rng: Draws) -> None:
         self.vm = vm
         self.rng = rng
         config = scenario.guest

@@ -53,8 +53,8 @@ class Vm:
         self.workload = Workload(
             self.env, guest.processes, guest.work_unit, guest.process_restart, host.horizon_ns
         )
-        self.vmm = Vmm(self, scenario, streams.generator(f"{self.name}.vmm"))
-        self.guest = GuestKernel(self, scenario, streams.generator(f"{self.name}.guest"))
+        self.vmm = Vmm(self, scenario)
+        self.guest = GuestKernel(self, scenario, streams.draws(f"{self.name}.guest"))
 
     def crash(self, event: ErrorEvent, outcome: Outcome, detail: str, vmm_dies: bool) -> None:
         """The VM goes down (guest panic, VMM death, hang, or a planned restart) and every
@@ -107,12 +107,10 @@ class Host:
         self.reboot_time = scenario.platform.host_reboot_time
         self.firmware_first = scenario.firmware.first
         streams = network.streams
-        self.memory = MemoryNode(
-            self, scenario, streams.generator(f"{self.name}.memory"), horizon_ns
-        )
-        self.cpu = Cpu(scenario, streams.generator(f"{self.name}.cpu"))
-        self.el3 = El3Firmware(scenario, streams.generator(f"{self.name}.el3"))
-        self.kvm = Hypervisor(self, scenario, streams.generator(f"{self.name}.kvm"))
+        self.memory = MemoryNode(self, scenario, streams.draws(f"{self.name}.memory"), horizon_ns)
+        self.cpu = Cpu(scenario, streams.draws(f"{self.name}.cpu"))
+        self.el3 = El3Firmware(scenario, streams.draws(f"{self.name}.el3"))
+        self.kvm = Hypervisor(self, scenario, streams.draws(f"{self.name}.kvm"))
         self.vms = [Vm(self, i, scenario) for i in range(scenario.fleet.vms_per_host)]
         self.memory.on_event = self.on_memory_event
         self._wire(scenario)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from rassim.arch.esr import (
     ESR_ELx_FnV,
     ESR_ELx_FSC,
@@ -32,6 +30,7 @@ from rassim.model.messages import (
 from rassim.model.outcomes import Context, ErrorEvent, Outcome
 from rassim.scenario import Owner, Scenario
 from rassim.sim.channel import Channel
+from rassim.sim.draws import Draws
 
 if TYPE_CHECKING:
     from rassim.model.host import Host
@@ -47,7 +46,7 @@ class Hypervisor:
     sends SIGBUS and KVM exits to each VM's VMM and virtual SErrors to its guest.
     """
 
-    def __init__(self, host: Host, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, host: Host, scenario: Scenario, rng: Draws) -> None:
         self.host = host
         self.rng = rng
         self.feat_ras = scenario.platform.feat_ras

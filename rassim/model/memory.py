@@ -12,18 +12,17 @@ the page again for its next owner.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 import simpy
 
 from rassim.model.outcomes import Context, EventKind, UeState
 from rassim.scenario import Owner, Scenario
+from rassim.sim.draws import Draws
 from rassim.sim.units import NS_PER_H, GiB, parse_size
 
 if TYPE_CHECKING:
@@ -106,23 +105,23 @@ class MemoryMap:
         self.host_bytes = m.host_memory
         self.backing_page = parse_size(g.backing_page)
 
-    def draw_host(self, rng: np.random.Generator) -> tuple[Owner, int | None]:
+    def draw_host(self, rng: Draws) -> tuple[Owner, int | None]:
         """An owner for a page anywhere on the host, and its VM if it belongs to one."""
-        owner = self.host_owners[_pick(rng, self.host_weights)]
+        owner = self.host_owners[rng.index(self.host_weights)]
         if owner is None:
-            return self.draw_guest(rng), int(rng.integers(self.vms))
-        vm = int(rng.integers(self.vms)) if owner in (Owner.HOST_STAGE2, Owner.VMM) else None
+            return self.draw_guest(rng), rng.below(self.vms)
+        vm = rng.below(self.vms) if owner in (Owner.HOST_STAGE2, Owner.VMM) else None
         return owner, vm
 
-    def draw_guest(self, rng: np.random.Generator) -> Owner:
+    def draw_guest(self, rng: Draws) -> Owner:
         """An owner class for a page of guest RAM."""
-        return self.guest_owners[_pick(rng, self.guest_weights)]
+        return self.guest_owners[rng.index(self.guest_weights)]
 
-    def draw_gpa(self, rng: np.random.Generator) -> int:
-        return GUEST_RAM_BASE + PAGE * int(rng.integers(self.guest_memory // PAGE))
+    def draw_gpa(self, rng: Draws) -> int:
+        return GUEST_RAM_BASE + PAGE * rng.below(self.guest_memory // PAGE)
 
-    def draw_process(self, rng: np.random.Generator, owner: Owner) -> int | None:
-        return int(rng.integers(self.processes)) if owner is Owner.GUEST_ANON else None
+    def draw_process(self, rng: Draws, owner: Owner) -> int | None:
+        return rng.below(self.processes) if owner is Owner.GUEST_ANON else None
 
 
 class MemoryNode:
@@ -136,7 +135,7 @@ class MemoryNode:
         self,
         host: Host,
         scenario: Scenario,
-        rng: np.random.Generator,
+        rng: Draws,
         horizon_ns: int,
     ) -> None:
         self.host = host
@@ -203,7 +202,7 @@ class MemoryNode:
         ue = Ue(
             ue_id=ue_id,
             host=self.host.index,
-            hpa=PAGE * int(rng.integers(self.map.host_bytes // PAGE)),
+            hpa=PAGE * rng.below(self.map.host_bytes // PAGE),
             permanent=permanent,
             created_ns=self.env.now,
             source=source,
@@ -213,7 +212,7 @@ class MemoryNode:
             gpa=self.map.draw_gpa(rng) if owner.in_guest_ram else None,
             forced_el=forced_el,
             first_delay=first_delay,
-            scrub_phase=int(rng.integers(self.scrub_period)) if self.scrub_period else 0,
+            scrub_phase=rng.below(self.scrub_period) if self.scrub_period else 0,
         )
         self.ues.append(ue)
         self.by_vm.setdefault(vm, {})[ue_id] = ue
@@ -275,7 +274,7 @@ class MemoryNode:
 
     def draw_running_process(self) -> int:
         """The guest process on the vCPU that made a kernel-side read."""
-        return int(self.rng.integers(self.map.processes))
+        return self.rng.below(self.map.processes)
 
     def draw_context(self, ue: Ue) -> tuple[Context, int | None]:
         """The context and exception level of the read that consumes ``ue`` (MODEL 4)."""
@@ -377,10 +376,6 @@ def _normalise(weights: list[float]) -> list[float]:
     """Cumulative shares, for drawing an index with one uniform number."""
     total = float(sum(weights))
     return list(itertools.accumulate(w / total for w in weights))
-
-
-def _pick(rng: np.random.Generator, cumulative: list[float]) -> int:
-    return min(bisect.bisect_right(cumulative, rng.random()), len(cumulative) - 1)
 
 
 def _unwired(ue: Ue, kind: EventKind) -> None:

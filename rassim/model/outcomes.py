@@ -186,12 +186,12 @@ class Ledger:
             (
                 event.error_id,
                 event.ue.ue_id,
-                event.kind.value,
+                event.kind,
                 event.host,
                 event.vm,
                 event.process,
-                event.ue.owner.value,
-                event.context.value,
+                event.ue.owner,
+                event.context,
                 event.el,
                 event.sync,
                 event.esr,
@@ -204,8 +204,8 @@ class Ledger:
                 event.guest_esr,
                 event.guest_cper,
                 event.detail,
-                outcome.value,
-                outcome.blast_radius.value,
+                outcome,
+                _RADIUS[outcome],
                 event.started_ns,
                 now,
                 now - event.started_ns,
@@ -226,6 +226,8 @@ class Ledger:
 
     def to_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame.from_records(self.rows, columns=list(ERROR_COLUMNS))
+        for column in ("kind", "owner", "context", "outcome", "blast_radius"):
+            frame[column] = frame[column].map(str, na_action="ignore").astype("str")
         frame = frame.sort_values("error_id", kind="stable").reset_index(drop=True)
         for column in _NULLABLE_INTS:
             frame[column] = frame[column].astype("Int64")

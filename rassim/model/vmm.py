@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from rassim.arch.esr import data_abort
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA_FLAG_GPA_VALID, KvmRunArmSea
 from rassim.arch.signals import SigbusCode
@@ -35,9 +33,8 @@ def kvm_sea_esr(el: int) -> int:
 class Vmm:
     """One VM's VMM: SIGBUS handling, KVM_EXIT_ARM_SEA strategies, the guest's GHES."""
 
-    def __init__(self, vm: Vm, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, vm: Vm, scenario: Scenario) -> None:
         self.vm = vm
-        self.rng = rng
         config = scenario.vmm
         self.strategy = config.sea_exit
         self.unmap = config.unmap

@@ -24,7 +24,7 @@ import simpy
 class _Process:
     up: bool = True
     since: int = 0  # when it last started running, or went down
-    generation: int = 0  # bumps on every kill, so a stale restart does nothing
+    restart_at: int | None = None  # a killed process comes back then, if its VM runs
 
 
 class Workload:
@@ -53,31 +53,31 @@ class Workload:
     def _inflight(self, process: _Process, now: int) -> int:
         return (now - process.since) % self.work_unit if self.work_unit else 0
 
+    def _settle(self, state: _Process, now: int) -> None:
+        """Bring a killed process back if its restart time has passed (no timer needed:
+        nothing happens to a restarting process that cannot wait until it is looked at)."""
+        if state.restart_at is not None and state.restart_at <= now:
+            back = min(state.restart_at, self.horizon)
+            self.lost_down_ns += back - state.since
+            state.up, state.since, state.restart_at = True, back, None
+
     def stall(self, process: int, started: int) -> None:
         """The vCPU running ``process`` was stopped from ``started`` until now."""
-        if self.vm_up and self.processes[process].up:
-            self.lost_stall_ns += max(0, self._now() - min(started, self.horizon))
+        state, now = self.processes[process], self._now()
+        self._settle(state, now)
+        if self.vm_up and state.up:
+            self.lost_stall_ns += max(0, now - min(started, self.horizon))
 
     def kill(self, process: int) -> None:
         """The process dies; it restarts after ``guest.process_restart`` if its VM runs."""
-        state = self.processes[process]
+        state, now = self.processes[process], self._now()
+        self._settle(state, now)
         if not (self.vm_up and state.up):
             return
-        now = self._now()
         self.kills += 1
         self.lost_inflight_ns += self._inflight(state, now)
         state.up, state.since = False, now
-        state.generation += 1
-        generation = state.generation
-        timer = self.env.timeout(self.restart_delay)
-        timer.callbacks.append(lambda _: self._restart(process, generation))
-
-    def _restart(self, process: int, generation: int) -> None:
-        state = self.processes[process]
-        if self.vm_up and not state.up and state.generation == generation:
-            now = self._now()
-            self.lost_down_ns += now - state.since
-            state.up, state.since = True, now
+        state.restart_at = self.env.now + self.restart_delay
 
     def vm_down(self) -> None:
         """The VM stopped running: every running process loses its uncommitted work."""
@@ -87,6 +87,8 @@ class Workload:
         self.vm_up, self.vm_down_since = False, now
         self.outages += 1
         for state in self.processes:
+            self._settle(state, now)
+            state.restart_at = None  # the VM's return restarts it
             if state.up:
                 self.lost_inflight_ns += self._inflight(state, now)
                 state.up, state.since = False, now
@@ -100,8 +102,7 @@ class Workload:
         self.vm_down_ns += now - self.vm_down_since
         for state in self.processes:
             self.lost_down_ns += now - state.since
-            state.up, state.since = True, now
-            state.generation += 1
+            state.up, state.since, state.restart_at = True, now, None
 
     def finish(self) -> None:
         """Close the books at the horizon."""
@@ -109,6 +110,7 @@ class Workload:
         if not self.vm_up:
             self.vm_down_ns += end - self.vm_down_since
         for state in self.processes:
+            self._settle(state, end)
             if not state.up:
                 self.lost_down_ns += end - state.since
                 state.up, state.since = True, end

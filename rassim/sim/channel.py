@@ -28,6 +28,8 @@ HOP_COLUMNS = ("error_id", "source", "destination", "kind", "sent_ns", "delivere
 class Message(Protocol):
     """Anything sent on a channel: it belongs to one error, so hops can be followed."""
 
+    kind: str
+
     @property
     def error_id(self) -> int: ...
 
@@ -51,7 +53,7 @@ class HopLog:
 class Channel(Generic[M]):
     """A one-way link from ``source`` to ``destination`` with a latency distribution."""
 
-    __slots__ = ("_draw", "_env", "_handler", "_log", "destination", "latency", "source")
+    __slots__ = ("_draw", "_env", "_handler", "_log", "_rng", "destination", "latency", "source")
 
     def __init__(
         self,
@@ -59,14 +61,15 @@ class Channel(Generic[M]):
         source: str,
         destination: str,
         latency: Distribution,
-        rng: np.random.Generator,
+        rng: Callable[[], np.random.Generator],
         log: HopLog,
     ) -> None:
         self._env = env
         self.source = source
         self.destination = destination
         self.latency = latency
-        self._draw = latency.sampler(rng)
+        self._rng = rng  # made on the first send: most links of a large fleet stay idle
+        self._draw: Callable[[], int] = self._first_draw
         self._log = log if log.enabled else None
         self._handler: Callable[[M], None] | None = None
 
@@ -79,6 +82,10 @@ class Channel(Generic[M]):
         if self._handler is not None:
             raise RuntimeError(f"channel {self} is already connected")
         self._handler = handler
+
+    def _first_draw(self) -> int:
+        self._draw = self.latency.sampler(self._rng())
+        return self._draw()
 
     def send(self, message: M) -> None:
         """Deliver ``message`` after one latency draw."""
@@ -93,7 +100,7 @@ class Channel(Generic[M]):
                     message.error_id,
                     self.source,
                     self.destination,
-                    type(message).__name__,
+                    message.kind,
                     sent_ns,
                     self._env.now,
                 )
@@ -118,8 +125,10 @@ class Network:
     ) -> Channel:
         """A new channel whose latency stream is keyed by its end names (and ``label``,
         which tells apart two links between the same ends)."""
-        rng = self.streams.generator(f"link:{source}->{destination}{':' if label else ''}{label}")
-        channel: Channel = Channel(self.env, source, destination, latency, rng, self.log)
+        name = f"link:{source}->{destination}{':' if label else ''}{label}"
+        channel: Channel = Channel(
+            self.env, source, destination, latency, lambda: self.streams.generator(name), self.log
+        )
         self.channels.append(channel)
         return channel
 

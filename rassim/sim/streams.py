@@ -11,6 +11,8 @@ import hashlib
 
 import numpy as np
 
+from rassim.sim.draws import Draws
+
 
 def name_key(name: str) -> int:
     """A stable 64-bit integer for ``name`` (Python's ``hash`` is salted per process)."""
@@ -40,3 +42,7 @@ class Streams:
             generator = np.random.Generator(np.random.PCG64(self.seed_sequence(name)))
             self._generators[name] = generator
         return generator
+
+    def draws(self, name: str) -> Draws:
+        """Buffered draws from the stream for ``name``, made when first used."""
+        return Draws(lambda: self.generator(name))

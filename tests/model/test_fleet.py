@@ -262,3 +262,30 @@ def test_fleet_size_and_every_vm_reported() -> None:
     ]
     assert np.isnan(result.summary["mttr_s"])
     assert NS_PER_S and NS_PER_H  # units used by the closed forms above
+
+
+def test_predictive_offlining_retires_pages_before_the_second_fault() -> None:
+    """Chipkill: a UE needs a second fault over an earlier one; when rasdaemon already
+    soft-offlined the earlier fault's pages, the UE lands on retired pages and is never
+    consumed."""
+
+    def run(predict: bool) -> rassim.RunResult:
+        memory = {
+            "source": "faults",
+            "ecc": "chipkill",
+            "acceleration": 3000,
+            "predictive_offline": predict,
+            "ce_threshold": 5,
+        }
+        return rassim.simulate(
+            _scenario(duration="365d", fleet={"hosts": 4, "vms_per_host": 1}, memory=memory),
+            seed=5,
+        )
+
+    with_prediction, without = run(True), run(False)
+    predicted = with_prediction.faults[with_prediction.faults["predicted"]]
+    assert len(predicted) > 0 and with_prediction.summary["ues_predicted"] > 0
+    assert not without.faults["predicted"].any() and without.summary["ues_predicted"] == 0
+    # the same faults arrive in both runs (the DRAM stream does not depend on prediction)
+    assert len(with_prediction.faults) == len(without.faults)
+    assert with_prediction.summary["ues_consumed"] < 0.5 * without.summary["ues_consumed"]

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 import simpy
@@ -11,6 +12,7 @@ from rassim.sim.streams import Streams
 @dataclass(frozen=True)
 class Ping:
     error_id: int
+    kind: ClassVar[str] = "Ping"
 
 
 def _network(log: HopLog | None = None) -> Network:

@@ -1,0 +1,144 @@
+"""rassim performance targets (issue 8), measured side by side with raw SimPy.
+
+Run as ``python benchmarks/bench.py``: one line per figure with the measured value, the
+target and their ratio; exits non-zero if a target is missed. ``--quick`` shrinks every
+workload (for a smoke test; targets are still checked, as ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+import simpy
+
+import rassim
+from rassim.scenario import Scenario
+
+Result = tuple[str, float, float, str, bool]  # name, value, target, unit, higher is better
+
+
+def raw_simpy_rate(timeouts: int) -> float:
+    """Timeouts per second of a bare SimPy process loop."""
+
+    def loop(env: simpy.Environment):  # noqa: ANN202
+        for _ in range(timeouts):
+            yield env.timeout(1)
+
+    env = simpy.Environment()
+    env.process(loop(env))
+    started = time.perf_counter()
+    env.run()
+    return timeouts / (time.perf_counter() - started)
+
+
+def propagation_scenario(ues: int) -> Scenario:
+    """One host; exit_to_user + inject; every UE consumed once by a guest process (EL0),
+    the process killed, the transient page rewritten: a clean per-UE pipeline."""
+    hours = 24
+    return Scenario.model_validate(
+        {
+            "duration": f"{hours}h",
+            "record_hops": True,
+            "fleet": {"hosts": 1, "vms_per_host": 4},
+            "memory": {
+                "ue_rate": ues / 512 / hours,
+                "p_permanent": 0.0,
+                "scrub_period": "0s",
+                "host_kernel": "0B",
+                "stage2_per_vm": "0B",
+                "vmm_per_vm": "0B",
+                "access": {"guest_anon": {"access_rate": 3600.0, "p_kernel": 0.0}},
+            },
+            "cpu": {"p_sync": 1.0},
+            "firmware": {"first": False},
+            "hypervisor": {"policy": "exit_to_user"},
+            "vmm": {"sea_exit": "inject"},
+            "guest": {"memory": "128GiB", "memory_map": {"guest_anon": 1.0}},
+        }
+    )
+
+
+def bench_propagation(ues: int) -> list[Result]:
+    scenario = propagation_scenario(ues)
+    gc.collect()
+    started = time.perf_counter()
+    result = rassim.simulate(scenario, seed=1)
+    wall = time.perf_counter() - started
+    consumed = int(result.ues["consumptions"].gt(0).sum())
+    hops_per_ue = len(result.hops) / consumed
+    model_rate = len(result.hops) / wall
+    raw_rate = raw_simpy_rate(len(result.hops))
+    return [
+        ("propagation: consumed UEs per second", consumed / wall, 0, "UE/s", True),
+        ("propagation: hops per UE", hops_per_ue, 0, "hops", True),
+        ("propagation: raw SimPy timeouts per second", raw_rate, 0, "events/s", True),
+        ("propagation: model hops/s over raw SimPy events/s", model_rate / raw_rate, 0.5, "", True),
+    ]
+
+
+def fleet_scenario(hosts: int, duration: str, rate_free: bool = False) -> Scenario:
+    return Scenario.model_validate(
+        {
+            "duration": duration,
+            "record_hops": False,
+            "fleet": {"hosts": hosts, "vms_per_host": 8},
+            "memory": {
+                "source": "faults",
+                "acceleration": 0 + 1e-300 if rate_free else 100,
+            },
+            "guest": {"memory": "56GiB"},
+        }
+    )
+
+
+def _timed(run: Callable[[], object]) -> float:
+    gc.collect()
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def bench_fleet(hosts: int) -> list[Result]:
+    wall = _timed(lambda: rassim.simulate(fleet_scenario(hosts, "365d"), seed=1))
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    one = _timed(lambda: rassim.simulate(fleet_scenario(hosts // 10, "365d", True), seed=1))
+    ten = _timed(lambda: rassim.simulate(fleet_scenario(hosts // 10, "3650d", True), seed=1))
+    return [
+        (f"fleet {hosts} hosts x 8 VMs, 1 year at 100x: wall", wall, 60.0, "s", False),
+        ("fleet: peak memory (process max RSS)", peak_gib, 4.0, "GiB", False),
+        ("no errors: 10 years over 1 year", ten / one, 2.0, "x", False),
+    ]
+
+
+def report(results: list[Result]) -> bool:
+    ok = True
+    for name, value, target, unit, higher in results:
+        if target:
+            ratio = value / target if higher else target / value
+            met = ratio >= 1
+            ok &= met
+            verdict = f"target {'>=' if higher else '<='} {target:g}{unit}: ratio {ratio:.2f} "
+            verdict += "ok" if met else "MISSED"
+        else:
+            verdict = ""
+        print(f"{name:<58} {value:>12.4g} {unit:<8} {verdict}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small workloads (smoke test)")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    results = bench_propagation(20_000 // scale)
+    results += bench_fleet(10_000 // scale)
+    return 0 if report(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
