@@ -261,7 +261,9 @@ class HypervisorConfig(Section):
     policy: Literal["serror_fallback", "exit_to_user"] = "exit_to_user"
     exit_in_kernel: Latency = Field("408ns", description="in-kernel exit (Kunpeng 920)")
     exit_to_user: Latency = Field("2306ns", description="exit to userspace and back")
-    asi_overhead: Latency = Field("0ns", description="address-space isolation per exit")
+    asi_overhead: Latency = Field(
+        "0ns", description="address-space isolation cost added to every exit (seed 003 RFC)"
+    )
     memory_failure: Latency = Field("20us", description="ghes_do_proc + memory_failure")
     p_mf_failed: Probability = Field(
         0.0, description="memory_failure() fails on a guest RAM page (MF_FAILED)"

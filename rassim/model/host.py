@@ -21,7 +21,7 @@ from rassim.model.vmm import Vmm
 from rassim.model.workload import Workload
 from rassim.scenario import Scenario
 from rassim.sim.channel import Network
-from rassim.sim.distributions import Fixed
+from rassim.sim.distributions import Fixed, Sum
 
 
 def _live(handler: Callable) -> Callable:
@@ -124,7 +124,8 @@ class Host:
         self._retouch.connect(_live(self.kvm.on_stage2_fault))
         self.cpu.to_el3 = net.channel(cpu, el3, s.cpu.access_latency)
         self.cpu.to_el3.connect(_live(self.el3.on_external_abort))
-        self.cpu.to_el2 = net.channel(cpu, kvm, s.hypervisor.exit_in_kernel)
+        exit_in_kernel = Sum((s.hypervisor.exit_in_kernel, s.hypervisor.asi_overhead))
+        self.cpu.to_el2 = net.channel(cpu, kvm, exit_in_kernel)
         self.cpu.to_el2.connect(_live(self.kvm.on_external_abort))
         self.el3.to_el2 = net.channel(el3, kvm, s.firmware.latency)
         self.el3.to_el2.connect(_live(self.kvm.on_firmware_notification))
@@ -145,7 +146,8 @@ class Host:
             sigbus = net.channel(kvm, vmm, s.hypervisor.memory_failure, label="sigbus")
             sigbus.connect(_live(vm.vmm.on_sigbus))
             self.kvm.sigbus.append(sigbus)
-            exit_ = net.channel(kvm, vmm, s.hypervisor.exit_to_user, label="exit")
+            exit_to_user = Sum((s.hypervisor.exit_to_user, s.hypervisor.asi_overhead))
+            exit_ = net.channel(kvm, vmm, exit_to_user, label="exit")
             exit_.connect(_live(vm.vmm.on_kvm_exit))
             self.kvm.exits.append(exit_)
             serror = net.channel(kvm, guest, s.hypervisor.exit_in_kernel)

@@ -156,6 +156,23 @@ class Empirical(Distribution):
         return f"empirical({', '.join(format_duration(v) for v in self.values)})"
 
 
+@dataclass(frozen=True, slots=True)
+class Sum(Distribution):
+    """The sum of independent parts, e.g. an exit's cost plus an isolation overhead."""
+
+    parts: tuple[Distribution, ...]
+
+    @property
+    def mean_ns(self) -> float:
+        return sum(part.mean_ns for part in self.parts)
+
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return sum((part._draw(rng, size) for part in self.parts), np.zeros(size))
+
+    def __str__(self) -> str:
+        return " + ".join(str(part) for part in self.parts)
+
+
 class Sampler:
     """One draw per call from a distribution and a stream, drawn ``block`` at a time.
 

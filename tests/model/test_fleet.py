@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import rassim
@@ -289,3 +290,16 @@ def test_predictive_offlining_retires_pages_before_the_second_fault() -> None:
     # the same faults arrive in both runs (the DRAM stream does not depend on prediction)
     assert len(with_prediction.faults) == len(without.faults)
     assert with_prediction.summary["ues_consumed"] < 0.5 * without.summary["ues_consumed"]
+
+
+def test_asi_overhead_is_added_to_every_exit() -> None:
+    """Seed 003's KVM ASI RFC: extra address-space switches on every KVM_RUN exit."""
+
+    def exit_hops(asi: str) -> pd.Series:
+        result = _one_injection(hypervisor={"policy": "exit_to_user", "asi_overhead": asi})
+        hops = result.hops
+        exits = hops[hops["kind"].isin(["ExternalAbort", "KvmExit"])]
+        return exits["delivered_ns"] - exits["sent_ns"]
+
+    assert exit_hops("0ns").tolist() == [0, 0]
+    assert exit_hops("7us").tolist() == [7_000, 7_000]

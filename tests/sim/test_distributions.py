@@ -11,6 +11,7 @@ from rassim.sim.distributions import (
     Exponential,
     Fixed,
     LogNormal,
+    Sum,
     Uniform,
     parse_distribution,
 )
@@ -101,3 +102,11 @@ def test_uniform_round_trip(low: int, span: int) -> None:
 def test_bad_distributions_say_why(bad: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_distribution(bad)  # type: ignore[arg-type]
+
+
+def test_sum_adds_parts() -> None:
+    total = Sum((Fixed(408), Exponential(1_000)))
+    assert total.mean_ns == 1_408 and str(total) == "408ns + exp(1us)"
+    draws = total.sample(np.random.default_rng(4), N)
+    assert (draws >= 408).all()
+    assert abs(draws.mean() - 1_408) <= Z * math.sqrt(1e6 / N) + 0.5
