@@ -1,8 +1,9 @@
-"""The ``rassim`` command line: run, compare, validate, trace, presets."""
+"""The ``rassim`` command line: run, compare, sweep, validate, trace, presets."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from rassim.presets import PRESETS
 from rassim.scenario import Scenario
 from rassim.sim.units import format_duration
 
+SWEEP_METRICS = ("goodput", "vm_survival_rate", "availability", "memory_lost_bytes")
 TABLE_METRICS = (
     "outcome_recovered",
     "outcome_offlined",
@@ -91,7 +93,53 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--replication", type=int, default=0)
 
     commands.add_parser("presets", help="list the named presets")
+    _sweep_parser(commands)
     return parser
+
+
+def _sweep_parser(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="run an experiment file (factors x replications) in parallel, resumably",
+        description=(
+            "Run every point x replication of an experiment file on a local process pool "
+            "or a Dask cluster. Finished runs are stored as they complete; rerunning the "
+            "same command resumes. Writes runs.parquet (one row per run), "
+            "aggregate.parquet (mean, sd, 95%% CI per point) and meta.json into --out."
+        ),
+    )
+    sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
+    sweep.add_argument(
+        "--workers", "-j", type=_positive, help="local worker processes (default: all cores)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786",
+    )
+    sweep.add_argument("--out", type=Path, help="output directory (default sweeps/NAME)")
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key of the base scenario, e.g. --set duration=2d (repeatable)",
+    )
+    sweep.add_argument(
+        "--replications", "-r", type=_positive, help="replace the file's replications"
+    )
+    sweep.add_argument("--seed", type=int, help="replace the file's seed")
+    sweep.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="stop after N new runs (they are kept; rerun to finish the sweep)",
+    )
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="check the file and list its points; run nothing"
+    )
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,8 +236,75 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rassim.experiment import load_experiment
+
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.scheduler is not None and args.workers is not None:
+        raise ConfigError("--workers sets the local pool; with --scheduler the cluster decides")
+    experiment = load_experiment(args.experiment, args.overrides, args.replications, args.seed)
+    out = args.out if args.out is not None else Path("sweeps") / experiment.name
+    runs, points = len(experiment.runs), len(experiment.points)
+    if args.dry_run:
+        from rassim.sweep_tables import factor_frame
+
+        print(f"{experiment.name}: {points} point(s) x {experiment.replications} = {runs} runs")
+        print(factor_frame(experiment).to_string(index=False))
+        return 0
+    from rassim.sweep import sweep
+
+    workers = args.workers or _cores()
+    try:
+        outcome = sweep(experiment, out, workers, args.scheduler, args.limit, not args.quiet)
+    except KeyboardInterrupt:
+        print(
+            f"rassim: interrupted; finished runs are kept in {out}/.runs and earlier "
+            "results are untouched; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    done = f"{experiment.name}: {outcome.computed} run(s) computed"
+    if outcome.computed:
+        done += f" on {outcome.workers} worker(s) in {outcome.wall_s:.1f} s"
+    print(f"{done}, {outcome.reused} reused from {out}/.runs, {outcome.failed} failed")
+    if not outcome.complete(experiment):
+        left = runs - len(outcome.records)
+        print(f"stopped after {args.limit} new run(s) (--limit); {left} left: rerun to finish")
+        return 0
+    print(_sweep_table(out, experiment))
+    print(f"results in {out}/")
+    if outcome.failed:
+        print(
+            f"rassim: {outcome.failed} run(s) failed; see the error column of "
+            f"{out}/runs.parquet (a rerun retries them)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _sweep_table(out: Path, experiment) -> str:
+    """Factor columns and the mean of a few metrics per point."""
+    import pandas as pd
+
+    table = pd.read_parquet(out / "aggregate.parquet")
+    wanted = [m for m in experiment.metrics if m in SWEEP_METRICS or experiment.header.metrics]
+    columns = [*experiment.columns.values(), "runs_ok", *[f"{m}_mean" for m in wanted[:4]]]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        return table[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
 COMMANDS = {
     "run": cmd_run,
+    "sweep": cmd_sweep,
     "compare": cmd_compare,
     "validate": cmd_validate,
     "trace": cmd_trace,

@@ -16,12 +16,9 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
+from rassim.errors import ConfigError
 from rassim.presets import PRESETS
 from rassim.scenario import Scenario
-
-
-class ConfigError(ValueError):
-    """A scenario that cannot be used, with a one-line message for the user."""
 
 
 def load_scenario(

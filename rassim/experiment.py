@@ -1,0 +1,297 @@
+"""Experiment files: a base scenario, factors that vary it, replications and metrics.
+
+An experiment is a TOML file with an ``[experiment]`` header, an optional ``[base]`` table
+of scenario keys and any number of ``[[factors]]``. The grid of points is the cartesian
+product of the factors (the first factor varies slowest); one factor may vary several
+keys together. ``[base]`` and factor values apply on top of the *fully resolved* base
+scenario (preset or scenario file), so a table merges key by key: a factor on
+``guest.memory_map.guest_kernel`` changes that one weight and keeps the others. TOML has
+no null: the string ``"none"`` stands for "no value" (e.g. ``vmm.restart_after``).
+
+Every point is resolved into a validated :class:`Scenario` when the file is loaded, so a
+bad value fails before any run starts, with the point and the key named.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from rassim import __version__
+from rassim.config import ConfigError, apply_override, load_scenario, merge, read_toml, validate
+from rassim.experiment_file import (
+    NONE,
+    ExperimentFile,
+    Factor,
+    Header,
+    check_metrics,
+    format_errors,
+)
+from rassim.scenario import Scenario
+from rassim.sim.streams import name_key
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the grid: a value for every factor key, and the scenario it gives."""
+
+    point_id: int
+    assignment: tuple[tuple[str, Any], ...]
+    scenario: Scenario
+
+    @cached_property
+    def identity(self) -> str:
+        """Canonical JSON of the assignment: what the point *is*, whatever its index."""
+        return json.dumps(dict(self.assignment), sort_keys=True, separators=(",", ":"))
+
+    @cached_property
+    def key(self) -> int:
+        return name_key(self.identity)
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The resolved scenario as JSON-able data (what a worker receives)."""
+        return self.scenario.model_dump(mode="json")
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={_show(v)}" for k, v in self.assignment) or "(base)"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One replication of one point, with its seed derived from the point's identity."""
+
+    run_id: int
+    point: Point
+    replication: int
+    entropy: int
+
+    @property
+    def spawn_key(self) -> tuple[int, int]:
+        return (self.point.key, self.replication)
+
+    def seed_sequence(self) -> np.random.SeedSequence:
+        return np.random.SeedSequence(self.entropy, spawn_key=self.spawn_key)
+
+    @property
+    def seed(self) -> str:
+        """``entropy:point_key:replication``, i.e. ``SeedSequence(entropy, spawn_key=(...))``."""
+        return f"{self.entropy}:{self.point.key}:{self.replication}"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Names this run's stored result: the resolved scenario, the seed and the code."""
+        text = json.dumps(
+            {
+                "scenario": self.point.data,
+                "entropy": self.entropy,
+                "spawn_key": self.spawn_key,
+                "code": code_fingerprint(),
+            },
+            sort_keys=True,
+        )
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A loaded experiment: header, resolved base scenario and every point, validated."""
+
+    path: Path
+    text: bytes
+    header: Header
+    base: Scenario
+    factors: tuple[Factor, ...]
+    points: tuple[Point, ...]
+    replications: int
+    seed: int
+    metrics: tuple[str, ...]
+
+    @property
+    def keep(self) -> tuple[str, ...]:
+        return self.header.keep
+
+    @property
+    def name(self) -> str:
+        return self.header.name
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for factor in self.factors for key in factor.names)
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Factor key -> its column in the result tables (``hypervisor.policy`` ->
+        ``hypervisor_policy``)."""
+        return {key: column_name(key) for key in self.keys}
+
+    @cached_property
+    def runs(self) -> tuple[Run, ...]:
+        return tuple(
+            Run(point.point_id * self.replications + r, point, r, self.seed)
+            for point in self.points
+            for r in range(self.replications)
+        )
+
+
+@cache
+def code_fingerprint() -> str:
+    """A hash of rassim's own source: stored runs are reused only by the code that made
+    them (a model change, even without a version bump, recomputes them)."""
+    package = Path(__file__).parent
+    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def column_name(key: str) -> str:
+    """snake_case column for a dotted key."""
+    return re.sub(r"[^0-9a-zA-Z]+", "_", key).strip("_").lower()
+
+
+def load_experiment(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+) -> Experiment:
+    """Read, check and expand an experiment file; ``overrides`` (``key=value``) apply to
+    the base scenario after ``[base]``; ``replications`` and ``seed`` replace the file's."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        parsed = ExperimentFile.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_errors(error, str(path))) from None
+    header = parsed.experiment
+    base_changes = _flatten(parsed.base)
+    for item in overrides or []:
+        change: dict[str, Any] = {}
+        apply_override(change, item)
+        base_changes.update(_flatten(change))
+    _check_keys(parsed.factors, base_changes, str(path))
+
+    scenario_path = None
+    if header.scenario is not None:
+        scenario_path = path.parent / header.scenario
+    start = load_scenario(scenario_path, header.preset)
+    base_data = start.model_dump(mode="json")
+    for key, value in base_changes.items():
+        _assign(base_data, key, value, "[base]")
+    base = validate(base_data, f"{path}: [base]")
+    base_data = base.model_dump(mode="json")
+
+    points = []
+    levels = [factor.rows for factor in parsed.factors]
+    keys = [key for factor in parsed.factors for key in factor.names]
+    for point_id, combination in enumerate(itertools.product(*levels)):
+        values = [value for row in combination for value in row]
+        assignment = tuple(
+            (key, None if value == NONE else value) for key, value in zip(keys, values, strict=True)
+        )
+        data = copy.deepcopy(base_data)
+        label = ", ".join(f"{k}={_show(v)}" for k, v in assignment)
+        for key, value in assignment:
+            _assign(data, key, value, f"point {point_id} ({label})")
+        scenario = validate(data, f"{path}: point {point_id} ({label})")
+        points.append(Point(point_id, assignment, scenario))
+    metrics = check_metrics(header.metrics, str(path))
+    _check_columns(keys, metrics, str(path))
+    return Experiment(
+        path=path,
+        text=path.read_bytes(),
+        header=header,
+        base=base,
+        factors=parsed.factors,
+        points=tuple(points),
+        replications=replications if replications is not None else header.replications,
+        seed=seed if seed is not None else header.seed,
+        metrics=metrics,
+    )
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables (and quoted dotted keys) to ``{"a.b.c": value}``; ``"none"`` -> None."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = None if value == NONE else value
+    return flat
+
+
+def _assign(data: dict[str, Any], key: str, value: Any, where: str) -> None:
+    """Set dotted ``key`` in nested ``data``; a table value merges into a table."""
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: {key}: {part} is a value, not a section")
+        node = child
+    last = parts[-1]
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        node[last] = merge(node[last], value)
+    else:
+        node[last] = value
+
+
+def _check_keys(factors: tuple[Factor, ...], base: dict[str, Any], source: str) -> None:
+    """A key is varied by one factor only, and not also fixed by ``[base]`` or ``--set``."""
+    owner: dict[str, int] = {}
+    for index, factor in enumerate(factors):
+        for key in factor.names:
+            for other, other_index in owner.items():
+                if _overlaps(key, other):
+                    raise ConfigError(
+                        f"{source}: factors.{index}: {key} is already varied by "
+                        f"factors.{other_index} ({other})"
+                    )
+            owner[key] = index
+    for fixed in base:
+        for key, index in owner.items():
+            if _overlaps(fixed, key):
+                raise ConfigError(
+                    f"{source}: {fixed} is set in [base] or by --set, but factors.{index} "
+                    f"varies {key}; remove one of them"
+                )
+
+
+RESERVED = {"run_id", "point_id", "replication", "seed", "status", "error", "wall_s"}
+
+
+def _check_columns(keys: list[str], metrics: tuple[str, ...], source: str) -> None:
+    """Factor columns are distinct from each other, the run columns and the metrics."""
+    taken = RESERVED | {"runs_ok", "runs_failed"} | set(metrics)
+    for key in keys:
+        column = column_name(key)
+        if column in taken:
+            raise ConfigError(f"{source}: factor {key} would be column {column!r}, already taken")
+        taken.add(column)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return NONE
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)

@@ -1,0 +1,271 @@
+"""Run an experiment: every point x replication, in parallel, resumable, one tidy row each.
+
+Runs go to a local process pool (default: one worker per core) or, with a scheduler
+address, to a Dask distributed cluster. A worker gets plain data (the resolved scenario,
+its seed and the tables to keep) and returns plain data; a run that raises becomes a
+failed row and the sweep goes on.
+
+Each finished run is stored at once in ``DIR/.runs`` (:mod:`rassim.sweep_store`) under a
+fingerprint of its resolved scenario, seed and rassim's source, so rerunning the same
+command skips finished runs, and rerunning an *edited* experiment reuses every run whose
+scenario and seed did not change and computes the rest. Failed runs are not stored: a
+rerun retries them. The final tables are written only when every run has a result (see
+:mod:`rassim.sweep_tables`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rassim.config import ConfigError
+from rassim.experiment import Experiment, Run
+from rassim.sweep_store import Record, RunStore, claim
+
+
+def run_task(task: Record) -> Record:
+    """Worker side: simulate one run from plain data and return plain data; never raises."""
+    started = time.perf_counter()
+    try:
+        import numpy as np
+
+        from rassim import run as run_module
+        from rassim.scenario import Scenario
+
+        scenario = Scenario.model_validate(task["scenario"])
+        seed = np.random.SeedSequence(task["entropy"], spawn_key=tuple(task["spawn_key"]))
+        result = run_module.simulate(scenario, seed=seed)
+        tables = {name: getattr(result, name) for name in task["keep"]}
+        return {
+            "fingerprint": task["fingerprint"],
+            "status": "ok",
+            "error": None,
+            "wall_s": time.perf_counter() - started,
+            "summary": result.summary,
+            "tables": tables,
+        }
+    except Exception as error:
+        return failed(task, error, time.perf_counter() - started)
+
+
+def failed(task: Record, error: BaseException, wall_s: float = math.nan) -> Record:
+    """A failed run's record: the error as one line, with where it was raised."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(error).split()) or "(no message)"
+    return {
+        "fingerprint": task["fingerprint"],
+        "status": "failed",
+        "error": f"{type(error).__name__}: {message}{where}",
+        "wall_s": wall_s,
+        "summary": {},
+        "tables": {},
+    }
+
+
+@dataclass
+class SweepOutcome:
+    """What :func:`execute` did: every run's record (complete unless stopped by a limit)."""
+
+    records: dict[int, Record] = field(default_factory=dict)
+    computed: int = 0
+    reused: int = 0
+    failed: int = 0
+    workers: int = 1
+    wall_s: float = 0.0
+
+    def complete(self, experiment: Experiment) -> bool:
+        return len(self.records) == len(experiment.runs)
+
+
+def execute(
+    experiment: Experiment,
+    out: Path,
+    workers: int = 1,
+    scheduler: str | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> SweepOutcome:
+    """Run every run of ``experiment`` not already stored in ``out/.runs``."""
+    started = time.perf_counter()
+    store = RunStore(out / ".runs")
+    outcome = SweepOutcome()
+    todo = []
+    for run in experiment.runs:
+        record = store.load(run, experiment.keep)
+        if record is None:
+            todo.append(run)
+        else:
+            outcome.records[run.run_id] = record
+            outcome.reused += 1
+    if limit is not None:
+        todo = todo[:limit]
+    by_fingerprint = {run.fingerprint: run for run in todo}
+    tasks = [_task(run, experiment.keep) for run in todo]
+    if scheduler is not None and tasks:
+        results, outcome.workers = _distributed(tasks, scheduler)
+    else:
+        outcome.workers = max(1, min(workers, len(tasks)))
+        results = _local(tasks, outcome.workers)
+    bar = _bar(experiment, outcome.reused, progress)
+    bar.set_postfix(failed=0)
+    with closing(results), bar:
+        for result in results:
+            run = by_fingerprint[result["fingerprint"]]
+            if result["status"] == "ok":
+                outcome.records[run.run_id] = store.save(result)
+            else:
+                outcome.records[run.run_id] = result
+                outcome.failed += 1
+                bar.set_postfix(failed=outcome.failed)
+            outcome.computed += 1
+            bar.update()
+    outcome.wall_s = time.perf_counter() - started
+    return outcome
+
+
+def _task(run: Run, keep: tuple[str, ...]) -> Record:
+    return {
+        "fingerprint": run.fingerprint,
+        "scenario": run.point.data,
+        "entropy": run.entropy,
+        "spawn_key": list(run.spawn_key),
+        "keep": list(keep),
+    }
+
+
+def _bar(experiment: Experiment, done: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=len(experiment.runs),
+        initial=done,
+        desc=experiment.name,
+        unit="run",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+    )
+
+
+def _local(tasks: list[Record], workers: int) -> Iterator[Record]:
+    """Results in completion order; one worker runs in this process (no pool)."""
+    if workers == 1:
+        for task in tasks:
+            yield run_task(task)
+        return
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(["rassim.sweep", "rassim.run"])
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_setup, initargs=(os.getpid(),)
+    )
+    pending = {pool.submit(run_task, task): task for task in tasks}
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                try:
+                    yield future.result()
+                except Exception as error:  # the worker process died (BrokenProcessPool)
+                    yield failed(task, error)
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _worker_setup(sweep_pid: int) -> None:
+    """Pool workers leave Ctrl-C to the sweep, which stops cleanly, and exit if the sweep
+    is killed (they would otherwise wait for work forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(sweep_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, owned by someone else: cannot happen for ours
+                pass
+
+    threading.Thread(target=watch, name="rassim-sweep-watch", daemon=True).start()
+
+
+def check_scheduler(address: str) -> None:
+    """A Dask scheduler address looks like ``tcp://HOST:PORT`` (or ``HOST:PORT``)."""
+    if not re.fullmatch(r"([a-z]+://)?(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d+", address):
+        raise ConfigError(f"--scheduler {address!r}: expected an address like tcp://HOST:8786")
+
+
+def _distributed(tasks: list[Record], address: str) -> tuple[Iterator[Record], int]:
+    """Submit every run to the Dask cluster at ``address``; results as they complete."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError(
+            "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
+        ) from None
+    try:
+        client = Client(address, timeout=10, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise ConfigError(f"--scheduler {address}: cannot connect: {error}") from None
+    workers = sum(client.nthreads().values())
+    return _collect(client, tasks), workers
+
+
+def _collect(client, tasks: list[Record]) -> Iterator[Record]:
+    from distributed import as_completed
+
+    pending = {client.submit(run_task, task, pure=False): task for task in tasks}
+    try:
+        for future in as_completed(list(pending), loop=client.loop):
+            task = pending.pop(future)
+            try:
+                yield future.result()
+            except Exception as error:  # lost worker, rassim missing on a worker, ...
+                yield failed(task, error)
+    finally:
+        if pending:
+            client.cancel(list(pending))
+        client.close()
+
+
+def sweep(
+    experiment: Experiment,
+    out: Path,
+    workers: int = 1,
+    scheduler: str | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> SweepOutcome:
+    """Run ``experiment`` into ``out`` (resuming from ``out/.runs``) and, once every run
+    has a result, write the final tables there atomically."""
+    from rassim.sweep_tables import final_files, meta, write_final
+
+    out = Path(out)
+    if scheduler is not None:
+        check_scheduler(scheduler)
+    with claim(out, experiment.name):
+        outcome = execute(experiment, out, workers, scheduler, limit, progress)
+        if outcome.complete(experiment):
+            store = RunStore(out / ".runs")
+            files = final_files(
+                experiment, outcome.records, store.table, meta(experiment, outcome, scheduler)
+            )
+            write_final(out, files)
+    return outcome
