@@ -347,8 +347,11 @@ class MemoryNode:
                 continue
             if not ue.owner.in_guest_ram and not vmm_restarted:
                 self.rearm(ue)  # VMM memory and stage 2 survive a guest reboot
+            elif ue.owner.in_guest_ram and ue.gpa in vmm_known:
+                ue.detached = True  # the VMM mapped fresh memory at this GPA
+                ue.timer += 1
             elif ue.host_poisoned or ue.vmm_unmapped:
-                if vmm_restarted or ue.gpa in vmm_known:
+                if vmm_restarted:
                     ue.detached = True
                     ue.timer += 1
                 else:

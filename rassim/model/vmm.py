@@ -103,8 +103,9 @@ class Vmm:
             return
         gpa_valid = bool(arm_sea.flags & KVM_EXIT_ARM_SEA_FLAG_GPA_VALID)
         if gpa_valid:
+            # Remembered like a SIGBUS page, so a VM reset maps fresh memory there.
+            self.hwpoison.add(arm_sea.gpa)
             if self.unmap:
-                self.hwpoison.add(arm_sea.gpa)
                 self.vm.host.memory.retire(event.ue, vmm=True)
             if self._count_poisoned(event, arm_sea.gpa):
                 return
