@@ -11,8 +11,10 @@ import argparse
 import gc
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import simpy
 
@@ -25,7 +27,7 @@ Result = tuple[str, float, float, str, bool]  # name, value, target, unit, highe
 def raw_simpy_rate(timeouts: int) -> float:
     """Timeouts per second of a bare SimPy process loop."""
 
-    def loop(env: simpy.Environment):  # noqa: ANN202
+    def loop(env: simpy.Environment):
         for _ in range(timeouts):
             yield env.timeout(1)
 
@@ -115,6 +117,49 @@ def bench_fleet(hosts: int) -> list[Result]:
     ]
 
 
+SWEEP_EXPERIMENT = """
+[experiment]
+name = "bench-scaling"
+description = "16 independent points for the scaling benchmark"
+preset = "qemu-ras"
+replications = 1
+seed = 1
+
+[base]
+duration = "{duration}"
+"fleet.hosts" = 4
+"memory.ue_rate" = "1e-3/GiB/h"
+
+[[factors]]
+key = "hypervisor.policy"
+values = ["serror_fallback", "exit_to_user"]
+
+[[factors]]
+key = "firmware.p_record"
+values = [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0]
+"""
+
+
+def bench_sweep(duration: str) -> list[Result]:
+    """The same 16-point sweep on 1 and on 2 local workers (fresh output each time)."""
+    from rassim.experiment import load_experiment
+    from rassim.sweep import sweep
+
+    walls = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.toml"
+        path.write_text(SWEEP_EXPERIMENT.format(duration=duration))
+        experiment = load_experiment(path, [], None, None)
+        for workers in (1, 2):
+            started = time.perf_counter()
+            sweep(experiment, Path(tmp) / f"out{workers}", workers, progress=False)
+            walls[workers] = time.perf_counter() - started
+    return [
+        ("sweep: 16 points on 1 worker", walls[1], 0, "s", False),
+        ("sweep: speed-up of 2 workers over 1", walls[1] / walls[2], 1.8, "x", True),
+    ]
+
+
 def report(results: list[Result]) -> bool:
     ok = True
     for name, value, target, unit, higher in results:
@@ -136,6 +181,7 @@ def main() -> int:
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     results = bench_propagation(20_000 // scale)
+    results += bench_sweep("3d" if args.quick else "30d")
     results += bench_fleet(10_000 // scale)
     return 0 if report(results) else 1
 
