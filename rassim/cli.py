@@ -13,6 +13,7 @@ from typing import Any
 from rassim import __version__
 from rassim.config import ConfigError, load_scenario
 from rassim.presets import PRESETS
+from rassim.report import command as report_command
 from rassim.scenario import Scenario
 from rassim.sim.units import format_duration
 
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list the named presets")
     _sweep_parser(commands)
+    report_command.register(commands)
     return parser
 
 
@@ -105,7 +107,7 @@ def _sweep_parser(commands) -> None:
             "Run every point x replication of an experiment file on a local process pool "
             "or a Dask cluster. Finished runs are stored as they complete; rerunning the "
             "same command resumes. Writes runs.parquet (one row per run), "
-            "aggregate.parquet (mean, sd, 95%% CI per point) and meta.json into --out."
+            "aggregate.parquet (mean, sd, 95% CI per point) and meta.json into --out."
         ),
     )
     sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
@@ -309,6 +311,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "trace": cmd_trace,
     "presets": cmd_presets,
+    "report": report_command.run,
 }
 
 

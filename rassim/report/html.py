@@ -1,0 +1,139 @@
+"""One self-contained HTML page: figures inlined as base64 PNG, no external files or URLs."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from rassim import __version__
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
+h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2rem;
+margin-top: 2.5rem; } h3 { margin-top: 1.8rem; }
+.muted { color: #666; font-size: 0.9rem; }
+.note { background: #fff4d6; border-left: 5px solid #e0a800; padding: 0.6rem 0.9rem;
+        margin: 1rem 0; }
+figure { margin: 1.2rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.9rem; color: #444; }
+table { border-collapse: collapse; font-size: 0.82rem; margin: 0.6rem 0; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+.scroll { overflow-x: auto; }
+pre { background: #f7f7f7; padding: 0.7rem; overflow-x: auto; font-size: 0.8rem; }
+details.skipped { font-size: 0.9rem; color: #555; margin: 1rem 0; }
+"""
+
+
+@dataclass
+class Shown:
+    """A figure as it goes into the page."""
+
+    title: str
+    caption: str
+    png: Path  # read and inlined
+    files: tuple[str, ...]  # where the PNG and SVG are, relative to the page
+
+
+@dataclass
+class Section:
+    """What the page says about one results directory."""
+
+    name: str
+    anchor: str
+    kind: str
+    description: str
+    path: str
+    facts: dict[str, str]
+    accelerations: list[float]
+    table: pd.DataFrame
+    parameters: dict[str, str]
+    figures: list[Shown] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def acceleration_note(accelerations: list[float]) -> str:
+    """The warning a reader must see when rates were scaled up to get enough events."""
+    factors = [a for a in accelerations if a != 1]
+    if not factors:
+        return ""
+    shown = ", ".join(f"x{a:g}" for a in factors)
+    return (
+        f"<p class='note'><strong>Accelerated rates ({shown}).</strong> "
+        "memory.acceleration multiplies every fault and UE rate, so these runs saw that many "
+        "times more errors than the hardware would in the same time. Counts, downtime and "
+        "memory lost per run scale with it; compare policies with each other rather than "
+        "reading absolute numbers as field rates.</p>"
+    )
+
+
+def render(title: str, sections: list[Section], source: str) -> str:
+    escape = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p class='muted'>rassim {escape(__version__)} report of <code>{escape(source)}</code>."
+        " Means are over replications; intervals are 95% confidence intervals of the mean "
+        "(Student t; n/a where a point has fewer than two finished runs).</p>",
+    ]
+    if len(sections) > 1:
+        parts.append("<p>Experiments:</p><ul>")
+        for section in sections:
+            parts.append(
+                f"<li><a href='#{section.anchor}'>{escape(section.name)}</a>: "
+                f"{escape(section.description)}</li>"
+            )
+        parts.append("</ul>")
+        parts.append(acceleration_note(sorted({a for s in sections for a in s.accelerations})))
+    for section in sections:
+        parts.extend(_section(section))
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+def _section(section: Section) -> list[str]:
+    escape = html.escape
+    out = [
+        f"<h2 id='{escape(section.anchor)}'>{escape(section.name)}</h2>",
+        f"<p>{escape(section.description)}</p>" if section.description else "",
+        acceleration_note(section.accelerations),
+        "<p class='muted'>"
+        + "; ".join(f"{escape(k)}: {escape(v)}" for k, v in section.facts.items())
+        + "</p>",
+    ]
+    for shown in section.figures:
+        data = base64.b64encode(shown.png.read_bytes()).decode("ascii")
+        out += [
+            f"<figure id='{escape(section.anchor)}-{escape(shown.png.stem)}'>",
+            f"<h3>{escape(shown.title)}</h3>",
+            f"<img alt='{escape(shown.title)}' src='data:image/png;base64,{data}'>",
+            f"<figcaption>{escape(shown.caption)} <span class='muted'>(files: "
+            f"{escape(', '.join(shown.files))})</span></figcaption>",
+            "</figure>",
+        ]
+    if section.skipped:
+        names = ", ".join(t for t, _ in section.skipped)
+        out.append(
+            f"<details class='skipped'><summary>Not drawn for this directory: {escape(names)} "
+            "(why)</summary><ul>"
+        )
+        out += [f"<li>{escape(t)}: {escape(why)}</li>" for t, why in section.skipped]
+        out.append("</ul></details>")
+    out.append("<h3>Means with 95% confidence intervals</h3>")
+    out.append("<div class='scroll'>" + section.table.to_html(index=False, border=0) + "</div>")
+    if section.parameters:
+        out.append("<h3>Parameters</h3>")
+        for index, (name, text) in enumerate(section.parameters.items()):
+            opened = " open" if index == 0 and name != "base_scenario.toml" else ""
+            out.append(
+                f"<details{opened}><summary><code>{escape(name)}</code></summary>"
+                f"<pre>{escape(text)}</pre></details>"
+            )
+    return out

@@ -1,0 +1,132 @@
+"""What the figures plot: CI bands and error bars come from the ci columns of the tables."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+
+from rassim.report import distributions, figures, load, timeline
+from rassim.report.series import Unavailable
+
+
+def bands(figure, prefix):
+    return {
+        artist.get_gid(): artist
+        for axes in figure.axes
+        for artist in axes.collections
+        if isinstance(artist, PolyCollection) and (artist.get_gid() or "").startswith(prefix)
+    }
+
+
+def test_goodput_bands_are_the_aggregate_ci_columns(results_tree):
+    results = load(results_tree / "ue-rate")
+    figure = figures.goodput_vs_ue_rate(results)
+    found = bands(figure, "ci:goodput:")
+    assert set(found) == {"ci:goodput:serror_fallback", "ci:goodput:exit_to_user"}
+    table = results.aggregate
+    for policy in ("serror_fallback", "exit_to_user"):
+        vertices = found[f"ci:goodput:{policy}"].get_paths()[0].vertices
+        rows = table[table["hypervisor_policy"] == policy]
+        for _, row in rows.iterrows():
+            rate = float(row["memory_ue_rate"].split("/")[0])
+            ys = vertices[np.isclose(vertices[:, 0], rate), 1]
+            assert ys.min() == pytest.approx(max(row["goodput_ci_low"], 0.0))
+            assert ys.max() == pytest.approx(min(row["goodput_ci_high"], 1.0))
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "log"
+    assert "UEs per GiB per hour" in axes.get_xlabel()
+    assert "goodput" in axes.get_ylabel()
+
+
+def test_one_colour_per_policy_across_figures(results_tree):
+    ue_rate = figures.goodput_vs_ue_rate(load(results_tree / "ue-rate"))
+    share = figures.survival_vs_kernel_share(load(results_tree / "kernel-share"))
+    colours = {}
+    for figure in (ue_rate, share):
+        for line in figure.axes[0].get_lines():
+            policy = (line.get_gid() or "").rsplit(":", 1)[-1]
+            if policy:
+                colours.setdefault(policy, set()).add(line.get_color())
+    assert colours.keys() == {"serror_fallback", "exit_to_user"}
+    assert all(len(c) == 1 for c in colours.values())
+    assert colours["serror_fallback"] != colours["exit_to_user"]
+
+
+def test_memory_error_bars_are_the_ci_columns(results_tree):
+    results = load(results_tree / "page-size")
+    figure = figures.memory_lost_by_page_size(results)
+    axes = figure.axes[0]
+    containers = [c for c in axes.containers if c.get_label().startswith("_ci:")]
+    assert len(containers) == 2
+    table = results.aggregate
+    for container in containers:
+        policy = container.get_label().rsplit(":", 1)[-1]
+        rows = table[table["hypervisor_policy"] == policy].set_index("guest_backing_page")
+        segments = container.lines[2][0].get_segments()
+        tops = [segment[:, 1].max() for segment in segments]
+        assert tops == pytest.approx(
+            list(rows.loc[["4KiB", "2MiB"], "memory_lost_bytes_ci_high"] / 2**20)
+        )
+
+
+def test_blast_radius_shares_add_up_per_point(results_tree):
+    results = load(results_tree / "policy-comparison")
+    shares = distributions.radius_shares(results)
+    totals = shares.groupby("point_id")["share"].sum()
+    assert totals.to_numpy() == pytest.approx(1.0)
+    errors = results.errors[results.errors["outcome"] != "offlined"]
+    assert shares.groupby("point_id")["events"].first().sum() == len(errors)
+
+
+def test_blast_radius_from_outcome_metrics_agrees_with_errors_table(results_tree):
+    results = load(results_tree / "ue-rate")
+    from_errors = distributions.radius_counts(results).set_index("run_id")
+    from_runs = distributions.radius_counts(replace(results, errors=None)).set_index("run_id")
+    columns = ["point_id", "none", "process", "vm", "host"]
+    assert from_runs.loc[from_errors.index, columns].equals(from_errors[columns].astype("int64"))
+
+
+def test_timeline_shows_one_error_through_every_layer(run_dir):
+    results = load(run_dir)
+    run_id, error_id = timeline.pick_error(results)
+    hops = results.hops[(results.hops["run_id"] == run_id) & (results.hops["error_id"] == error_id)]
+    lanes = set(hops["source"].map(timeline.lane)) | set(hops["destination"].map(timeline.lane))
+    assert {"memory", "cpu", "el3", "kvm", "vmm", "guest"} <= lanes  # qemu-ras: firmware-first
+    figure = timeline.timeline(results)
+    labels = [t.get_gid() for t in figure.axes[0].texts if (t.get_gid() or "").startswith("hop:")]
+    assert labels == [f"hop:{kind}" for kind in hops.sort_values("sent_ns")["kind"]]
+    ticks = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert ticks[0].startswith("DRAM") and ticks[-1] == "guest kernel"
+
+
+def test_missing_inputs_say_what_is_missing(results_tree):
+    results = load(results_tree / "kernel-share")
+    with pytest.raises(Unavailable, match=r"needs a sweep over memory.ue_rate"):
+        figures.goodput_vs_ue_rate(results)
+    with pytest.raises(Unavailable, match=r"needs errors.parquet"):
+        distributions.latency_cdf(results)
+    with pytest.raises(Unavailable, match=r"needs hops.parquet"):
+        timeline.timeline(results)
+
+
+def test_run_directory_reads_as_one_point(run_dir):
+    results = load(run_dir)
+    assert results.kind == "run" and len(results.aggregate) == 1
+    assert results.replications == 2
+    assert results.aggregate.loc[0, "hypervisor_policy"] == results.scenario["hypervisor_policy"]
+    assert isinstance(results.errors, pd.DataFrame) and "run_id" in results.errors
+
+
+def test_factors_set_together_are_one_axis_not_extra_series(results_tree):
+    results = load(results_tree / "kernel-share")
+    kernel = results.aggregate["guest_memory_map_guest_kernel"]
+    together = replace(
+        results,
+        aggregate=results.aggregate.assign(guest_memory_map_guest_anon=0.49 - kernel),
+        factors=(*results.factors, "guest_memory_map_guest_anon"),
+    )
+    figure = figures.survival_vs_kernel_share(together)
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == ["serror_fallback", "exit_to_user"]
