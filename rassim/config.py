@@ -90,14 +90,23 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
+    assign(data, key, value, "--set")
+
+
+def assign(data: dict[str, Any], key: str, value: Any, where: str) -> None:
+    """Set dotted ``key`` in nested ``data``; a table value merges into a table."""
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {part} is a value, not a section")
+            raise ConfigError(f"{where}: {key}: {part} is a value, not a section")
         node = child
-    node[parts[-1]] = value
+    last = parts[-1]
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        node[last] = merge(node[last], value)
+    else:
+        node[last] = value
 
 
 def validate(data: dict[str, Any], source: str = "scenario") -> Scenario:

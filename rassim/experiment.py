@@ -28,7 +28,14 @@ import numpy as np
 from pydantic import ValidationError
 
 from rassim import __version__
-from rassim.config import ConfigError, apply_override, load_scenario, merge, read_toml, validate
+from rassim.config import (
+    ConfigError,
+    apply_override,
+    assign,
+    load_scenario,
+    read_toml,
+    validate,
+)
 from rassim.experiment_file import (
     NONE,
     ExperimentFile,
@@ -190,7 +197,7 @@ def load_experiment(
     start = load_scenario(scenario_path, header.preset)
     base_data = start.model_dump(mode="json")
     for key, value in base_changes.items():
-        _assign(base_data, key, value, "[base]")
+        assign(base_data, key, value, "[base]")
     base = validate(base_data, f"{path}: [base]")
     base_data = base.model_dump(mode="json")
 
@@ -205,7 +212,7 @@ def load_experiment(
         data = copy.deepcopy(base_data)
         label = ", ".join(f"{k}={_show(v)}" for k, v in assignment)
         for key, value in assignment:
-            _assign(data, key, value, f"point {point_id} ({label})")
+            assign(data, key, value, f"point {point_id} ({label})")
         scenario = validate(data, f"{path}: point {point_id} ({label})")
         points.append(Point(point_id, assignment, scenario))
     metrics = check_metrics(header.metrics, str(path))
@@ -233,22 +240,6 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[dotted] = None if value == NONE else value
     return flat
-
-
-def _assign(data: dict[str, Any], key: str, value: Any, where: str) -> None:
-    """Set dotted ``key`` in nested ``data``; a table value merges into a table."""
-    node = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{where}: {key}: {part} is a value, not a section")
-        node = child
-    last = parts[-1]
-    if isinstance(value, dict) and isinstance(node.get(last), dict):
-        node[last] = merge(node[last], value)
-    else:
-        node[last] = value
 
 
 def _check_keys(factors: tuple[Factor, ...], base: dict[str, Any], source: str) -> None:
