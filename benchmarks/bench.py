@@ -127,7 +127,7 @@ seed = 1
 
 [base]
 duration = "{duration}"
-"fleet.hosts" = 4
+"fleet.hosts" = {hosts}
 "memory.ue_rate" = "1e-3/GiB/h"
 
 [[factors]]
@@ -140,15 +140,16 @@ values = [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0]
 """
 
 
-def bench_sweep(duration: str) -> list[Result]:
-    """The same 16-point sweep on 1 and on 2 local workers (fresh output each time)."""
+def bench_sweep(duration: str, hosts: int) -> list[Result]:
+    """The same 16-point sweep on 1 and on 2 local workers (fresh output each time). Runs
+    last a few seconds each, as in real sweeps, so the pool's start-up does not dominate."""
     from rassim.experiment import load_experiment
     from rassim.sweep import sweep
 
     walls = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
-        path.write_text(SWEEP_EXPERIMENT.format(duration=duration))
+        path.write_text(SWEEP_EXPERIMENT.format(duration=duration, hosts=hosts))
         experiment = load_experiment(path, [], None, None)
         for workers in (1, 2):
             started = time.perf_counter()
@@ -181,7 +182,7 @@ def main() -> int:
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     results = bench_propagation(20_000 // scale)
-    results += bench_sweep("3d" if args.quick else "30d")
+    results += bench_sweep("3d", 4) if args.quick else bench_sweep("90d", 8)
     results += bench_fleet(10_000 // scale)
     return 0 if report(results) else 1
 
