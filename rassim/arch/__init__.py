@@ -1,15 +1,9 @@
-"""Architecture encodings exchanged between the layers: ESR_ELx, kvm_run.arm_sea, CPER, signals.
+"""Architecture encodings exchanged between the layers, one module each.
+
+- :mod:`rassim.arch.esr`: ESR_ELx fields, builders and the kernel's predicates;
+- :mod:`rassim.arch.kvm`: ``kvm_run.arm_sea`` and the exit-to-user UAPI constants;
+- :mod:`rassim.arch.cper`: UEFI CPER records as QEMU's hw/acpi/ghes.c builds them;
+- :mod:`rassim.arch.signals`: SIGBUS codes and ``memory_failure()`` results.
 
 Every encoding is bit- or byte-exact and works both ways; names follow the kernel headers.
 """
-
-from rassim.arch.cper import *  # noqa: F403
-from rassim.arch.cper import __all__ as _cper_all
-from rassim.arch.esr import *  # noqa: F403
-from rassim.arch.esr import __all__ as _esr_all
-from rassim.arch.kvm import *  # noqa: F403
-from rassim.arch.kvm import __all__ as _kvm_all
-from rassim.arch.signals import *  # noqa: F403
-from rassim.arch.signals import __all__ as _signals_all
-
-__all__ = [*_esr_all, *_kvm_all, *_cper_all, *_signals_all]
