@@ -34,6 +34,7 @@ from rassim.sim.draws import Draws
 
 if TYPE_CHECKING:
     from rassim.model.host import Host
+    from rassim.model.memory import Ue
 
 _PAGE_MASK = ~0xFFF
 
@@ -133,7 +134,7 @@ class Hypervisor:
             code = None
         self.sigbus[event.vm].send(Sigbus(event, code, in_guest_ram=True, lsb=self.lsb))
 
-    def memory_failure(self, ue) -> MfResult:
+    def memory_failure(self, ue: Ue) -> MfResult:
         """mm/memory-failure.c: kernel pages (stage-2 tables) fail get_hwpoison_page() and
         end MF_IGNORED; user pages (guest RAM, VMM memory) are unmapped, MF_RECOVERED."""
         if ue.owner in (Owner.HOST_KERNEL, Owner.HOST_STAGE2):
