@@ -69,7 +69,7 @@ class GuestKernel:
         if ue.owner is Owner.GUEST_ANON:
             host.memory.reuse_gpa(ue)  # the dead process's pages are freed
         else:
-            host.memory.rearm(ue)
+            host.memory.arm(ue)
 
     def _die(self, event: ErrorEvent) -> None:
         """die(): panic in interrupt context, with panic_on_oops, or once oops_limit oopses
@@ -81,7 +81,7 @@ class GuestKernel:
             self.vm.crash(event, Outcome.VM_CRASHED, "die(): guest kernel panic", False)
             return
         self.vm.host.resolve(event, Outcome.PROCESS_KILLED, "die(): current task killed")
-        self.vm.host.memory.rearm(event.ue)
+        self.vm.host.memory.arm(event.ue)
 
     def _memory_failure(self, event: ErrorEvent) -> None:
         """Guest APEI claimed the SEA: memory_failure(MF_ACTION_REQUIRED) on the guest page."""
@@ -97,7 +97,7 @@ class GuestKernel:
                 host.resolve(event, Outcome.PROCESS_KILLED, "guest memory_failure(): BUS_MCEERR_AR")
         else:
             host.resolve(event, Outcome.PROCESS_KILLED, "guest memory_failure(): MF_IGNORED")
-            host.memory.rearm(ue)
+            host.memory.arm(ue)
 
     def on_virtual_serror(self, message: VirtualSError) -> None:
         """do_serror(): IDS set, not a RAS SError -> arm64_serror_panic()."""

@@ -149,7 +149,7 @@ class Hypervisor:
             self.host.panic(event, "die(): host kernel consumed poison")
         else:
             self.host.resolve(event, Outcome.PROCESS_KILLED, "die(): current host task killed")
-            self.host.memory.rearm(event.ue)
+            self.host.memory.arm(event.ue)
 
     def _host_user_sea(self, event: ErrorEvent) -> None:
         """The VMM process itself read the poison: SIGBUS AR on a claimed SEA (after
@@ -169,7 +169,7 @@ class Hypervisor:
         severity = arm64_ras_serror_get_severity(esr, self.feat_ras)
         if ras and severity in (SErrorSeverity.CE, SErrorSeverity.UEO):
             self.host.resolve(event, Outcome.RECOVERED, "SError CE/UEO: the CPU can make progress")
-            self.host.memory.rearm(event.ue)
+            self.host.memory.arm(event.ue)
         elif not event.context.in_guest or (ras and severity is SErrorSeverity.UC):
             self.host.panic(event, f"arm64_serror_panic(): AET {severity.name}")
         else:
@@ -202,7 +202,7 @@ class Hypervisor:
         if result is not MfResult.MF_RECOVERED:
             ue.scrub_reported = True
             self.host.resolve(event, Outcome.RECOVERED, f"memory_failure(): {result.name}")
-            self.host.memory.rearm(ue)
+            self.host.memory.arm(ue)
             return
         self.host.memory.retire(ue, host=True)
         if ue.vm is None or ue.owner is Owner.HOST_STAGE2:

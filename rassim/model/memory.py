@@ -5,7 +5,7 @@ read by its owner (exponential, at the owner class's access rate) or the patrol
 scrubber's next visit (period ``memory.scrub_period`` with a uniform phase per page).
 A free page is never read: its "access" is its allocation, which rewrites it.
 What happens after an event is decided by the layers and applied here: the page stays
-poisoned (:meth:`MemoryNode.rearm`), is retired (:meth:`retire`), or is reused with a
+poisoned (:meth:`MemoryNode.arm` again), is retired (:meth:`retire`), or is reused with a
 rewrite (:meth:`release`): a transient fault is then cleared, a permanent one poisons
 the page again for its next owner.
 """
@@ -294,9 +294,10 @@ class MemoryNode:
         return (Context.GUEST_KERNEL if el else Context.GUEST_USER), el
 
     # -- after an event --------------------------------------------------------------------
-    def rearm(self, ue: Ue) -> None:
-        """The page stays poisoned where it is: race again."""
-        self.arm(ue)
+    def _detach(self, ue: Ue) -> None:
+        """Nobody can reach the page any more; its pending timer goes stale."""
+        ue.detached = True
+        ue.timer += 1
 
     def retire(self, ue: Ue, *, host: bool = False, guest: bool = False, vmm: bool = False) -> None:
         """Record who retired the page (host memory_failure, guest, or VMM unmap)."""
@@ -345,20 +346,14 @@ class MemoryNode:
         for ue in list(self.by_vm.get(vm, {}).values()):
             if ue.detached:
                 continue
+            retired = ue.host_poisoned or ue.vmm_unmapped
             if not ue.owner.in_guest_ram and not vmm_restarted:
-                self.rearm(ue)  # VMM memory and stage 2 survive a guest reboot
-            elif ue.owner.in_guest_ram and ue.gpa in vmm_known:
-                ue.detached = True  # the VMM mapped fresh memory at this GPA
-                ue.timer += 1
-            elif ue.host_poisoned or ue.vmm_unmapped:
-                if vmm_restarted:
-                    ue.detached = True
-                    ue.timer += 1
-                else:
-                    ue.guest_poisoned = False
-                    ue.owner = self.map.draw_guest(self.rng)
-                    ue.process = self.map.draw_process(self.rng, ue.owner)
-                    self.arm(ue)
+                self.arm(ue)  # VMM memory and stage 2 survive a guest reboot
+            elif (ue.owner.in_guest_ram and ue.gpa in vmm_known) or (retired and vmm_restarted):
+                self._detach(ue)  # the VMM mapped fresh memory at this GPA
+            elif retired:
+                ue.guest_poisoned = False
+                self.reuse_gpa(ue)
             else:
                 self.release(ue, within_vm=not vmm_restarted)
 
@@ -369,8 +364,8 @@ class MemoryNode:
         for ue in [ue for group in list(self.by_vm.values()) for ue in group.values()]:
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
             if ue.logged and self.retire_logged_on_boot:
-                ue.host_poisoned = ue.detached = True
-                ue.timer += 1
+                ue.host_poisoned = True
+                self._detach(ue)
             else:
                 self.release(ue, within_vm=False)
 
