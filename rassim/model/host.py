@@ -62,9 +62,7 @@ class Vm:
         self.host.resolve(event, outcome, detail)
         for other in self.host.ledger.open_events(self.host.index, self.index):
             self.host.resolve(other, outcome, f"in flight when the VM went down ({detail})")
-        self.up = False
-        self.epoch += 1
-        self.workload.vm_down()
+        self.stop()
         planned = outcome is Outcome.VM_RESTARTED
         if planned:
             self.restarts += 1
@@ -77,11 +75,22 @@ class Vm:
         yield self.env.timeout(delay)
         if epoch != self.epoch or not self.host.up:
             return  # the host went down meanwhile: its reboot brings this VM back
+        remapped = self.start(new_vmm=vmm_dies)
+        self.host.memory.reset_vm(self.index, vmm_dies, remapped)
+
+    def stop(self) -> None:
+        """The VM stops running; a pending reboot of an earlier boot becomes stale."""
+        self.up = False
+        self.epoch += 1
+        self.workload.vm_down()
+
+    def start(self, new_vmm: bool) -> set[int]:
+        """The VM boots again (with a new VMM process or not); returns the GPAs the VMM
+        remapped with fresh memory."""
         self.up = True
         self.guest.oopses = 0
         self.workload.vm_up_again()
-        remapped = self.vmm.reset(new_process=vmm_dies)
-        self.host.memory.reset_vm(self.index, vmm_dies, remapped)
+        return self.vmm.reset(new_process=new_vmm)
 
 
 class Host:
@@ -207,17 +216,12 @@ class Host:
             self.resolve(other, Outcome.HOST_PANICKED, f"in flight at host panic ({detail})")
         self.up = False
         for vm in self.vms:
-            vm.up = False
-            vm.epoch += 1
-            vm.workload.vm_down()
+            vm.stop()
         self.env.process(self._reboot())
 
     def _reboot(self):
         yield self.env.timeout(self.reboot_time)
         self.up = True
         for vm in self.vms:
-            vm.up = True
-            vm.guest.oopses = 0
-            vm.workload.vm_up_again()
-            vm.vmm.reset(new_process=True)
+            vm.start(new_vmm=True)
         self.memory.reset_host()
