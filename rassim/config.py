@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def preset_data(name: str) -> dict[str, Any]:
     try:
         return copy.deepcopy(PRESETS[name].overrides)
     except KeyError:
-        hint = _did_you_mean(name, PRESETS)
+        hint = did_you_mean(name, PRESETS)
         raise ConfigError(f"unknown preset {name!r}{hint}; `rassim presets` lists them") from None
 
 
@@ -116,15 +117,21 @@ def validate(data: dict[str, Any], source: str = "scenario") -> Scenario:
         raise ConfigError(format_validation_error(error, source)) from None
 
 
-def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem: ``source: dotted.path: what is wrong``."""
+def format_validation_error(
+    error: ValidationError,
+    source: str,
+    fields_at: Callable[[list[str]], list[str]] | None = None,
+) -> str:
+    """One line per problem: ``source: dotted.path: what is wrong``; ``fields_at`` names
+    the keys allowed at a path, for suggestions (default: the scenario's sections)."""
+    fields_at = fields_at or _fields_at
     lines = []
     for problem in error.errors():
         loc = [str(part) for part in problem["loc"] if part != "[key]"]
         path = ".".join(loc) or "(top level)"
         kind = problem["type"]
         if kind == "extra_forbidden":
-            hint = _did_you_mean(loc[-1], _fields_at(loc[:-1]))
+            hint = did_you_mean(loc[-1], fields_at(loc[:-1]))
             message = f"unknown key{hint}"
         elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
             message = f"{problem['msg'].removeprefix('Input should be ')}, got {problem['input']!r}"
@@ -154,7 +161,7 @@ def _fields_at(loc: list[str]) -> list[str]:
     return list(model.model_fields) if model is not None else []
 
 
-def _did_you_mean(word: str, choices) -> str:
+def did_you_mean(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -3,14 +3,13 @@ and error messages that name the dotted path of the key at fault."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rassim.config import ConfigError
+from rassim.config import ConfigError, did_you_mean, format_validation_error
 from rassim.scenario import Scenario
 
 TABLES = ("errors", "vms", "ues", "faults")
@@ -97,23 +96,8 @@ class ExperimentFile(_Strict):
 
 
 def format_errors(error: ValidationError, source: str) -> str:
-    """One line per problem: ``source: dotted.path: what is wrong``."""
-    lines = []
-    for problem in error.errors():
-        loc = [str(part) for part in problem["loc"]]
-        path = ".".join(loc) or "(top level)"
-        kind = problem["type"]
-        if kind == "extra_forbidden":
-            close = difflib.get_close_matches(loc[-1], _fields_at(loc[:-1]), n=1, cutoff=0.6)
-            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
-        elif kind == "missing":
-            message = "required key is missing"
-        elif kind == "value_error":
-            message = problem["msg"].removeprefix("Value error, ")
-        else:
-            message = f"{problem['msg']}, got {problem.get('input')!r}"
-        lines.append(f"{source}: {path}: {message}")
-    return "\n".join(lines)
+    """One line per problem, worded as for scenario files."""
+    return format_validation_error(error, source, _fields_at)
 
 
 def _fields_at(loc: list[str]) -> list[str]:
@@ -133,8 +117,7 @@ def check_metrics(metrics: tuple[str, ...] | None, source: str) -> tuple[str, ..
         return known
     for metric in metrics:
         if metric not in known:
-            close = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(metric, known)
             raise ConfigError(f"{source}: experiment.metrics: unknown metric {metric!r}{hint}")
     return metrics
 
