@@ -6,8 +6,6 @@ component's random stream and label every hop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import simpy
 
 from rassim.model.cpu import Cpu
@@ -22,16 +20,6 @@ from rassim.model.workload import Workload
 from rassim.scenario import Scenario
 from rassim.sim.channel import Network
 from rassim.sim.distributions import Fixed, Sum
-
-
-def _live(handler: Callable) -> Callable:
-    """Drop messages of events already resolved (their VM or host went down meanwhile)."""
-
-    def deliver(message) -> None:
-        if message.event.outcome is None:
-            handler(message)
-
-    return deliver
 
 
 class Vm:
@@ -128,44 +116,44 @@ class Host:
         net, h = self.network, self.name
         mem, cpu, el3, kvm = f"{h}.memory", f"{h}.cpu", f"{h}.el3", f"{h}.kvm"
         self._to_cpu = net.channel(mem, cpu, s.cpu.access_latency)
-        self._to_cpu.connect(_live(self.cpu.on_poison_read))
+        self._to_cpu.connect(self.cpu.on_poison_read, drop_resolved=True)
         self._retouch = net.channel(mem, kvm, s.hypervisor.exit_in_kernel)
-        self._retouch.connect(_live(self.kvm.on_stage2_fault))
+        self._retouch.connect(self.kvm.on_stage2_fault, drop_resolved=True)
         self.cpu.to_el3 = net.channel(cpu, el3, s.cpu.access_latency)
-        self.cpu.to_el3.connect(_live(self.el3.on_external_abort))
+        self.cpu.to_el3.connect(self.el3.on_external_abort, drop_resolved=True)
         exit_in_kernel = Sum((s.hypervisor.exit_in_kernel, s.hypervisor.asi_overhead))
         self.cpu.to_el2 = net.channel(cpu, kvm, exit_in_kernel)
-        self.cpu.to_el2.connect(_live(self.kvm.on_external_abort))
+        self.cpu.to_el2.connect(self.kvm.on_external_abort, drop_resolved=True)
         self.el3.to_el2 = net.channel(el3, kvm, s.firmware.latency)
-        self.el3.to_el2.connect(_live(self.kvm.on_firmware_notification))
+        self.el3.to_el2.connect(self.kvm.on_firmware_notification, drop_resolved=True)
         if self.firmware_first:
             self._scrub = net.channel(mem, el3, Fixed(0))
-            self._scrub.connect(_live(self.el3.on_scrub_report))
+            self._scrub.connect(self.el3.on_scrub_report, drop_resolved=True)
             self.el3.scrub_to_el2 = net.channel(el3, kvm, s.firmware.latency, label="ao")
-            self.el3.scrub_to_el2.connect(_live(self.kvm.on_scrub_report))
+            self.el3.scrub_to_el2.connect(self.kvm.on_scrub_report, drop_resolved=True)
         else:
             self._scrub = net.channel(mem, kvm, Fixed(0))
-            self._scrub.connect(_live(self.kvm.on_scrub_report))
+            self._scrub.connect(self.kvm.on_scrub_report, drop_resolved=True)
         self.cpu.guest_channels = []
         for vm in self.vms:
             vmm, guest = f"{vm.name}.vmm", f"{vm.name}.guest"
             direct = net.channel(cpu, guest, s.cpu.access_latency)
-            direct.connect(_live(vm.guest.on_external_abort))
+            direct.connect(vm.guest.on_external_abort, drop_resolved=True)
             self.cpu.guest_channels.append(direct)
             sigbus = net.channel(kvm, vmm, s.hypervisor.memory_failure, label="sigbus")
-            sigbus.connect(_live(vm.vmm.on_sigbus))
+            sigbus.connect(vm.vmm.on_sigbus, drop_resolved=True)
             self.kvm.sigbus.append(sigbus)
             exit_to_user = Sum((s.hypervisor.exit_to_user, s.hypervisor.asi_overhead))
             exit_ = net.channel(kvm, vmm, exit_to_user, label="exit")
-            exit_.connect(_live(vm.vmm.on_kvm_exit))
+            exit_.connect(vm.vmm.on_kvm_exit, drop_resolved=True)
             self.kvm.exits.append(exit_)
             serror = net.channel(kvm, guest, s.hypervisor.exit_in_kernel)
-            serror.connect(_live(vm.guest.on_virtual_serror))
+            serror.connect(vm.guest.on_virtual_serror, drop_resolved=True)
             self.kvm.serror.append(serror)
             vm.vmm.to_guest = net.channel(vmm, guest, s.vmm.latency)
-            vm.vmm.to_guest.connect(_live(vm.guest.on_injected_sea))
+            vm.vmm.to_guest.connect(vm.guest.on_injected_sea, drop_resolved=True)
             vm.vmm.notify_guest = net.channel(vmm, guest, s.vmm.latency, label="ao")
-            vm.vmm.notify_guest.connect(_live(vm.guest.on_ghes_notify))
+            vm.vmm.notify_guest.connect(vm.guest.on_ghes_notify, drop_resolved=True)
             vm.guest.to_vmm = net.channel(guest, vmm, s.guest.ack)
             vm.guest.to_vmm.connect(vm.vmm.on_read_ack)
 

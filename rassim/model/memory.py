@@ -140,6 +140,7 @@ class MemoryNode:
     ) -> None:
         self.host = host
         self.env: simpy.Environment = host.env
+        self.call_at = host.network.scheduler.call_at
         self.map = MemoryMap(scenario)
         self.rng = rng
         self.horizon_ns = horizon_ns
@@ -155,20 +156,21 @@ class MemoryNode:
         self.on_event: Callable[[Ue, EventKind], None] = _unwired
 
     # -- sources -------------------------------------------------------------------------
-    def poisson_arrivals(self, ue_rate: float, new_id: Callable[[], int]) -> simpy.Process:
+    def poisson_arrivals(self, ue_rate: float, new_id: Callable[[], int]) -> None:
         """UEs at ``ue_rate`` per GiB per hour over the whole host memory (Poisson)."""
-        per_ns = ue_rate * self.acceleration * self.map.host_bytes / GiB / NS_PER_H
+        mean_gap = NS_PER_H * GiB / (ue_rate * self.acceleration * self.map.host_bytes)
 
-        def arrivals():
-            while True:
-                gap = self.rng.exponential(1 / per_ns)
-                if self.env.now + gap >= self.horizon_ns:
-                    return
-                yield self.env.timeout(math.ceil(gap))
-                owner, vm = self.map.draw_host(self.rng)
-                self.create(new_id(), owner, vm, self.rng.random() < self.p_permanent, "rate")
+        def next_arrival() -> None:
+            gap, now = self.rng.exponential(mean_gap), self.env.now
+            if now + gap < self.horizon_ns:
+                self.call_at(now + math.ceil(gap), arrive, None)
 
-        return self.env.process(arrivals())
+        def arrive(_: None) -> None:
+            owner, vm = self.map.draw_host(self.rng)
+            self.create(new_id(), owner, vm, self.rng.random() < self.p_permanent, "rate")
+            next_arrival()
+
+        next_arrival()
 
     def poison_fault(
         self,
@@ -242,8 +244,7 @@ class MemoryNode:
         if at >= self.horizon_ns:
             return
         kind = EventKind.SCRUB if scrub < touch else self._touch_kind(ue)
-        timer = self.env.timeout(math.ceil(at) - now, (ue, ue.timer, kind))
-        timer.callbacks.append(self._fire)
+        self.call_at(math.ceil(at), self._fire, (ue, ue.timer, kind))
 
     @staticmethod
     def _touchable(ue: Ue) -> bool:
@@ -258,8 +259,8 @@ class MemoryNode:
     def _touch_kind(ue: Ue) -> EventKind:
         return EventKind.RETOUCH if ue.host_poisoned or ue.vmm_unmapped else EventKind.CONSUMPTION
 
-    def _fire(self, event: simpy.Event) -> None:
-        ue, timer, kind = event.value
+    def _fire(self, timer_of: tuple[Ue, int, EventKind]) -> None:
+        ue, timer, kind = timer_of
         if timer != ue.timer:
             return
         if not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up):

@@ -23,10 +23,6 @@ class _Message:
     def __init_subclass__(cls) -> None:
         cls.kind = cls.__name__  # no super(): @dataclass(slots=True) rebuilds the class
 
-    @property
-    def error_id(self) -> int:
-        return self.event.error_id
-
 
 @dataclass(slots=True)
 class PoisonRead(_Message):

@@ -10,9 +10,19 @@ from rassim.sim.streams import Streams
 
 
 @dataclass(frozen=True)
-class Ping:
+class Event:
     error_id: int
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Ping:
+    event: Event
     kind: ClassVar[str] = "Ping"
+
+
+def ping(error_id: int, outcome: str | None = None) -> Ping:
+    return Ping(Event(error_id, outcome))
 
 
 def _network(log: HopLog | None = None) -> Network:
@@ -23,14 +33,39 @@ def test_delivers_after_latency_and_records_hop() -> None:
     net = _network()
     got: list[tuple[int, int]] = []
     channel = net.channel("cpu", "el3", Fixed(50_000))
-    channel.connect(lambda m: got.append((m.error_id, net.env.now)))
+    channel.connect(lambda m: got.append((m.event.error_id, net.env.now)))
     net.env.run(until=10)
-    channel.send(Ping(7))
+    channel.send(ping(7))
     net.env.run()
     assert got == [(7, 50_010)]
-    assert net.log.rows == [(7, "cpu", "el3", "Ping", 10, 50_010)]
     frame = net.log.to_frame()
+    assert frame.to_dict("records") == [
+        {
+            "error_id": 7,
+            "source": "cpu",
+            "destination": "el3",
+            "kind": "Ping",
+            "sent_ns": 10,
+            "delivered_ns": 50_010,
+        }
+    ]
     assert tuple(frame.columns) == HOP_COLUMNS and frame["delivered_ns"].dtype == "int64"
+
+
+def test_resolved_messages_are_logged_but_not_delivered() -> None:
+    net = _network()
+    got: list[int] = []
+    channel = net.channel("a", "b", Fixed(5))
+    channel.connect(lambda m: got.append(m.event.error_id), drop_resolved=True)
+    channel.send(ping(1, outcome="vm_crashed"))
+    channel.send(ping(2))
+    net.env.run()
+    assert got == [2] and len(net.log.to_frame()) == 2
+
+
+def test_empty_log_has_the_columns() -> None:
+    frame = _network().log.to_frame()
+    assert tuple(frame.columns) == HOP_COLUMNS and frame.empty
 
 
 def test_integer_clock_stays_integer() -> None:
@@ -38,9 +73,9 @@ def test_integer_clock_stays_integer() -> None:
     channel = net.channel("a", "b", Exponential(1_000))
     channel.connect(lambda m: None)
     for i in range(100):
-        channel.send(Ping(i))
+        channel.send(ping(i))
     net.env.run()
-    assert all(isinstance(row[5], int) for row in net.log.rows)
+    assert all(isinstance(row[4], int) for row in net.log.rows)
     assert isinstance(net.env.now, int)
 
 
@@ -48,8 +83,8 @@ def test_disabled_log_records_nothing_but_still_delivers() -> None:
     net = _network(HopLog(enabled=False))
     got: list[int] = []
     channel = net.channel("a", "b", Fixed(5))
-    channel.connect(lambda m: got.append(m.error_id))
-    channel.send(Ping(1))
+    channel.connect(lambda m: got.append(m.event.error_id))
+    channel.send(ping(1))
     net.env.run()
     assert got == [1] and net.log.rows == []
 
@@ -78,6 +113,6 @@ def test_latency_draws_are_per_link() -> None:
         channel = net.channel("src", name, Exponential(1_000))
         channel.connect(lambda m, name=name: times[name].append(net.env.now))
         for i in range(5):
-            channel.send(Ping(i))
+            channel.send(ping(i))
     net.env.run()
     assert times["x"] != times["y"]
