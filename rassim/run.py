@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,26 +16,12 @@ import simpy
 
 from rassim.model.faults import FAULT_COLUMNS, FaultSource
 from rassim.model.host import Host
+from rassim.model.memory import ue_frame
 from rassim.model.outcomes import Context, Ledger, LedgerError, Outcome, UeState
 from rassim.scenario import Injection, Owner, Scenario
 from rassim.sim.channel import HopLog, Network
 from rassim.sim.streams import Streams
 
-UE_COLUMNS = (
-    "ue_id",
-    "host",
-    "source",
-    "permanent",
-    "created_ns",
-    "owner",
-    "vm",
-    "gpa",
-    "hpa",
-    "consumptions",
-    "events",
-    "state",
-    "lost_bytes",
-)
 VM_COLUMNS = (
     "host",
     "vm",
@@ -69,6 +58,25 @@ class RunResult:
 def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequence = 0) -> RunResult:
     """Simulate ``scenario`` (default: ``Scenario()``) with random streams from ``seed``."""
     scenario = scenario if scenario is not None else Scenario()
+    with _cyclic_gc_paused():
+        return _simulate(scenario, seed)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A run allocates millions of small, long-lived, acyclic objects (pages, events, rows);
+    the cyclic collector would rescan all of them over and over. Reference counting still
+    frees everything a run drops; cycles wait until the run is over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _simulate(scenario: Scenario, seed: int | np.random.SeedSequence) -> RunResult:
     started = time.perf_counter()
     env = simpy.Environment()
     network = Network(env, Streams(seed), HopLog(enabled=scenario.record_hops))
@@ -101,7 +109,7 @@ def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequenc
     for vm in vms:
         vm.workload.finish()
     backing = hosts[0].memory.map.backing_page
-    ues = _ue_frame([ue for host in hosts for ue in host.memory.ues], backing)
+    ues = ue_frame([ue for host in hosts for ue in host.memory.ues], backing)
     errors = ledger.to_frame()
     _check_ues(ues, errors)
     vm_frame = _vm_frame(vms, horizon)
@@ -167,30 +175,6 @@ def _vm_frame(vms: list, horizon: int) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=list(VM_COLUMNS))
-
-
-def _ue_frame(ues: list, backing_page: int) -> pd.DataFrame:
-    rows = [
-        (
-            ue.ue_id,
-            ue.host,
-            ue.source,
-            ue.permanent,
-            ue.created_ns,
-            ue.owner.value,
-            ue.vm,
-            ue.gpa,
-            ue.hpa,
-            ue.consumptions,
-            ue.events,
-            ue.state.value,
-            ue.lost_bytes(backing_page),
-        )
-        for ue in ues
-    ]
-    frame = pd.DataFrame.from_records(rows, columns=list(UE_COLUMNS))
-    frame = frame.sort_values("ue_id", kind="stable").reset_index(drop=True)
-    return frame.astype({"vm": "Int64", "gpa": "Int64"})
 
 
 def _check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:

@@ -16,12 +16,16 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import simpy
 
 from rassim.model.outcomes import Context, EventKind, UeState
 from rassim.scenario import Owner, Scenario
+from rassim.sim import columns
 from rassim.sim.draws import Draws
 from rassim.sim.units import NS_PER_H, GiB, parse_size
 
@@ -61,23 +65,62 @@ class Ue:
     events: int = 0
     timer: int = field(default=0)  # generation: a fired timer of an older one is stale
 
-    def lost_bytes(self, backing_page: int) -> int:
-        """Memory this page's retirement costs: a retired host page of guest RAM takes its
-        whole backing page (a 1 GiB hugetlb page is poisoned whole); a page the VMM unmapped
-        or the guest retired costs 4 KiB."""
-        if self.cleared:
-            return 0
-        if self.host_poisoned:
-            return backing_page if self.owner.in_guest_ram else PAGE
-        return PAGE if (self.vmm_unmapped or self.guest_poisoned or self.detached) else 0
 
-    @property
-    def state(self) -> UeState:
-        if self.cleared:
-            return UeState.CLEARED
-        if self.host_poisoned or self.vmm_unmapped or self.guest_poisoned or self.detached:
-            return UeState.OFFLINED
-        return UeState.LIVE if self.events else UeState.LATENT
+def ue_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
+    """One row per UE, in id order, with its final :class:`UeState` and the
+    memory its retirement costs: a retired host page of guest RAM takes its whole backing
+    page (a 1 GiB hugetlb page is poisoned whole); a page the VMM unmapped or the guest
+    retired, or host memory, costs 4 KiB; a cleared or live page costs nothing."""
+    fields = attrgetter(*_UE_FIELDS)
+    data = dict(zip(_UE_FIELDS, zip(*map(fields, ues), strict=True), strict=True))
+    if not ues:
+        data = dict.fromkeys(_UE_FIELDS, ())
+    flag = {name: columns.flags(data[name]) for name in _UE_FLAGS}
+    offlined = flag["host_poisoned"] | flag["vmm_unmapped"] | flag["guest_poisoned"]
+    offlined |= flag["detached"]
+    events = columns.ints(data["events"])
+    in_guest_ram = columns.flags([owner.in_guest_ram for owner in data["owner"]])
+    state = np.select(
+        [flag["cleared"], offlined, events > 0],
+        [UeState.CLEARED, UeState.OFFLINED, UeState.LIVE],
+        UeState.LATENT,
+    )
+    lost = np.where(flag["host_poisoned"] & in_guest_ram, backing_page, PAGE)
+    frame = pd.DataFrame(
+        {
+            "ue_id": columns.ints(data["ue_id"]),
+            "host": columns.ints(data["host"]),
+            "source": columns.strings(data["source"]),
+            "permanent": columns.flags(data["permanent"]),
+            "created_ns": columns.ints(data["created_ns"]),
+            "owner": columns.strings(data["owner"]),
+            "vm": columns.nullable_ints(data["vm"]),
+            "gpa": columns.nullable_ints(data["gpa"]),
+            "hpa": columns.ints(data["hpa"]),
+            "consumptions": columns.ints(data["consumptions"]),
+            "events": events,
+            "state": pd.array(state, dtype="str"),
+            "lost_bytes": np.where(offlined & ~flag["cleared"], lost, 0).astype(np.int64),
+        }
+    )
+    return frame.sort_values("ue_id", kind="stable").reset_index(drop=True)
+
+
+_UE_FLAGS = ("cleared", "host_poisoned", "vmm_unmapped", "guest_poisoned", "detached")
+_UE_FIELDS = (
+    "ue_id",
+    "host",
+    "source",
+    "permanent",
+    "created_ns",
+    "owner",
+    "vm",
+    "gpa",
+    "hpa",
+    "consumptions",
+    "events",
+    *_UE_FLAGS,
+)
 
 
 class MemoryMap:

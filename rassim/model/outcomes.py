@@ -7,11 +7,15 @@ enforces the first as the run goes and :meth:`Ledger.check` both at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from rassim.sim import columns
 
 if TYPE_CHECKING:
     from rassim.model.memory import Ue
@@ -225,12 +229,21 @@ class Ledger:
             raise LedgerError(f"{self._next_id} events opened but {len(self.rows)} recorded")
 
     def to_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame.from_records(self.rows, columns=list(ERROR_COLUMNS))
-        for column in ("kind", "owner", "context", "outcome", "blast_radius"):
-            frame[column] = frame[column].map(str, na_action="ignore").astype("str")
-        frame = frame.sort_values("error_id", kind="stable").reset_index(drop=True)
-        for column in _NULLABLE_INTS:
-            frame[column] = frame[column].astype("Int64")
-        frame["arm_sea_gva"] = frame["arm_sea_gva"].astype("UInt64")  # kernel VAs use bit 63
-        frame["sync"] = frame["sync"].astype("boolean")
-        return frame
+        values = list(zip(*self.rows, strict=True)) or [()] * len(ERROR_COLUMNS)
+        data = dict(zip(ERROR_COLUMNS, values, strict=True))
+        frame = pd.DataFrame(
+            {name: _COLUMN_TYPES.get(name, columns.ints)(column) for name, column in data.items()}
+        )
+        return frame.sort_values("error_id", kind="stable").reset_index(drop=True)
+
+
+_STRINGS = ("kind", "owner", "context", "detail", "outcome", "blast_radius")
+_COLUMN_TYPES: dict[str, Callable[[Sequence], object]] = {
+    **dict.fromkeys(
+        ("kind", "owner", "context", "detail", "outcome", "blast_radius"), columns.strings
+    ),
+    **dict.fromkeys(_NULLABLE_INTS, columns.nullable_ints),
+    "arm_sea_gva": partial(columns.nullable_ints, unsigned=True),  # kernel VAs use bit 63
+    "sync": columns.nullable_flags,
+    **dict.fromkeys(("claimed", "exit_to_vmm", "guest_cper"), columns.flags),
+}

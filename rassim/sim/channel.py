@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from rassim.sim import columns
 from rassim.sim.distributions import Distribution
 from rassim.sim.scheduler import Scheduler
 from rassim.sim.streams import Streams
@@ -61,19 +62,17 @@ class HopLog:
 
     def to_frame(self) -> pd.DataFrame:
         """The hops as a DataFrame, in delivery order."""
-        columns = list(zip(*self.rows, strict=True)) or [()] * 5
-        error_id, link, kind, sent, delivered = columns
-        links = np.fromiter(link, np.int64, len(link))
-        ends = np.asarray(self.links, dtype=object).reshape(-1, 2)
-        sources, destinations = ends[:, 0], ends[:, 1]
+        error_id, link, kind, sent, delivered = list(zip(*self.rows, strict=True)) or [()] * 5
+        ends = pd.DataFrame(self.links, columns=["source", "destination"], dtype="str")
+        links = columns.ints(link)
         return pd.DataFrame(
             {
-                "error_id": np.fromiter(error_id, np.int64, len(error_id)),
-                "source": pd.array(sources[links], dtype="str"),
-                "destination": pd.array(destinations[links], dtype="str"),
-                "kind": pd.array(kind, dtype="str"),
-                "sent_ns": np.fromiter(sent, np.int64, len(sent)),
-                "delivered_ns": np.fromiter(delivered, np.int64, len(delivered)),
+                "error_id": columns.ints(error_id),
+                "source": ends["source"].array.take(links),
+                "destination": ends["destination"].array.take(links),
+                "kind": columns.strings(kind),
+                "sent_ns": columns.ints(sent),
+                "delivered_ns": columns.ints(delivered),
             }
         )
 

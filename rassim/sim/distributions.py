@@ -16,11 +16,16 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
 
 import numpy as np
 
 from rassim.sim.units import format_duration, parse_duration
+
+Sampler = Callable[[], int]
 
 
 class Distribution(ABC):
@@ -41,7 +46,7 @@ class Distribution(ABC):
 
     def sampler(self, rng: np.random.Generator, block: int = 256) -> Sampler:
         """A callable that returns one draw at a time from ``rng`` (drawn in blocks)."""
-        return Sampler(self, rng, block)
+        return sampler(self, rng, block)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,29 +178,17 @@ class Sum(Distribution):
         return " + ".join(str(part) for part in self.parts)
 
 
-class Sampler:
-    """One draw per call from a distribution and a stream, drawn ``block`` at a time.
+def blocks(draw: Callable[[int], np.ndarray], block: int) -> Iterator[list]:
+    """``draw(block)`` over and over, as Python lists: chained, their ``__next__`` gives one
+    value per call at C speed, and numpy's per-call overhead is paid once per block."""
+    while True:
+        yield draw(block).tolist()
 
-    Drawing in blocks keeps numpy's per-call overhead off the event loop; the sequence
-    of values is fixed by the stream alone, so results stay reproducible.
-    """
 
-    __slots__ = ("_block", "_buffer", "_distribution", "_index", "_rng")
-
-    def __init__(self, distribution: Distribution, rng: np.random.Generator, block: int) -> None:
-        self._distribution = distribution
-        self._rng = rng
-        self._block = block
-        self._buffer: list[int] = []
-        self._index = 0
-
-    def __call__(self) -> int:
-        if self._index == len(self._buffer):
-            self._buffer = self._distribution.sample(self._rng, self._block).tolist()
-            self._index = 0
-        value = self._buffer[self._index]
-        self._index += 1
-        return value
+def sampler(distribution: Distribution, rng: np.random.Generator, block: int) -> Sampler:
+    """One draw per call from ``distribution`` and ``rng``, drawn ``block`` at a time; the
+    sequence of values is fixed by the stream alone."""
+    return chain.from_iterable(blocks(partial(distribution.sample, rng), block)).__next__
 
 
 _CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")

@@ -2,17 +2,20 @@
 
 Calling a numpy ``Generator`` for one number costs microseconds; the model needs a few
 numbers per error at every layer. :class:`Draws` takes uniforms from its generator
-4096 at a time and turns them into the draws the model needs, so the sequence a
-component sees depends only on its own stream.
+4096 at a time (one C-level ``next`` per number) and turns them into the draws the model
+needs, so the sequence a component sees depends only on its own stream.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 
 import numpy as np
+
+from rassim.sim.distributions import blocks
 
 BLOCK = 4096
 
@@ -20,28 +23,16 @@ BLOCK = 4096
 class Draws:
     """Uniform, integer, exponential and weighted draws from one generator."""
 
-    __slots__ = ("_block", "_generator", "_index", "_make")
+    __slots__ = ("random",)
 
     def __init__(self, make: Callable[[], np.random.Generator]) -> None:
-        self._make = make  # generators are made on first use: most components never draw
-        self._generator: np.random.Generator | None = None
-        self._block: list[float] = []
-        self._index = 0
-
-    def random(self) -> float:
+        # The generator is made on the first draw: most components never draw.
+        self.random: Callable[[], float] = chain.from_iterable(_uniforms(make)).__next__
         """A uniform number in [0, 1)."""
-        if self._index == len(self._block):
-            if self._generator is None:
-                self._generator = self._make()
-            self._block = self._generator.random(BLOCK).tolist()
-            self._index = 0
-        value = self._block[self._index]
-        self._index += 1
-        return value
 
     def below(self, n: int) -> int:
-        """A uniform integer in [0, n)."""
-        return min(int(self.random() * n), n - 1)
+        """A uniform integer in [0, n), for n < 2**52 (so ``random() * n`` rounds below n)."""
+        return int(self.random() * n)
 
     def exponential(self, mean: float) -> float:
         """An exponential number with ``mean`` (inverse transform)."""
@@ -54,3 +45,7 @@ class Draws:
     def chance(self, p: float) -> bool:
         """True with probability ``p``."""
         return self.random() < p
+
+
+def _uniforms(make: Callable[[], np.random.Generator]) -> Iterator[list[float]]:
+    yield from blocks(make().random, BLOCK)
