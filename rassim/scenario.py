@@ -63,9 +63,10 @@ class Owner(StrEnum):
     GUEST_ANON = "guest_anon"
     GUEST_FREE = "guest_free"
 
-    @property
-    def in_guest_ram(self) -> bool:
-        return self.value.startswith("guest_")
+    in_guest_ram: bool  # a plain attribute: the event loop asks it for every page event
+
+    def __init__(self, value: str) -> None:
+        self.in_guest_ram = value.startswith("guest_")
 
 
 class Section(BaseModel):

@@ -67,8 +67,10 @@ class KvmRunArmSea:
     SIZE = _ARM_SEA.size
 
     def __post_init__(self) -> None:
-        for name in ("flags", "esr", "gva", "gpa"):
-            value = getattr(self, name)
+        values = (self.flags, self.esr, self.gva, self.gpa)
+        if all(type(v) is int for v in values) and min(values) >= 0 and max(values) <= _U64:
+            return
+        for name, value in zip(("flags", "esr", "gva", "gpa"), values, strict=True):
             if not isinstance(value, int) or not 0 <= value <= _U64:
                 raise ValueError(f"{name} must be a u64, got {value!r}")
 

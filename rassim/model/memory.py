@@ -408,8 +408,10 @@ class MemoryNode:
         for ue in [ue for group in list(self.by_vm.values()) for ue in group.values()]:
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
             if ue.logged and self.retire_logged_on_boot:
+                # Retired at every boot from now on: the page leaves the index for good.
                 ue.host_poisoned = True
                 self._detach(ue)
+                del self.by_vm[ue.vm][ue.ue_id]
             else:
                 self.release(ue, within_vm=False)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 def ints(values: Sequence[int]) -> np.ndarray:
@@ -24,21 +25,24 @@ def flags(values: Sequence[bool]) -> np.ndarray:
 
 def nullable_ints(values: Sequence[int | None], unsigned: bool = False) -> pd.arrays.IntegerArray:
     """An ``Int64`` column (``UInt64`` if ``unsigned``); ``None`` becomes ``<NA>``."""
-    objects = np.asarray(values, dtype=object).reshape(len(values))
-    missing = np.equal(objects, None)
-    data = np.where(missing, 0, objects).astype(np.uint64 if unsigned else np.int64)
-    return pd.arrays.IntegerArray(data, missing)
+    array = pa.array(values, type=pa.uint64() if unsigned else pa.int64())
+    return pd.arrays.IntegerArray(_filled(array, 0), _missing(array))
 
 
 def nullable_flags(values: Sequence[bool | None]) -> pd.arrays.BooleanArray:
     """A ``boolean`` column; ``None`` becomes ``<NA>``."""
-    objects = np.asarray(values, dtype=object).reshape(len(values))
-    missing = np.equal(objects, None)
-    return pd.arrays.BooleanArray(np.where(missing, False, objects).astype(np.bool_), missing)
+    array = pa.array(values, type=pa.bool_())
+    return pd.arrays.BooleanArray(_filled(array, False), _missing(array))
 
 
 def strings(values: Sequence[str]) -> pd.api.extensions.ExtensionArray:
-    """A ``str`` column from a few distinct values (names, enum members, details)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object).reshape(len(values)))
-    vocabulary = pd.array(np.asarray([str(u) for u in uniques], dtype=object), dtype="str")
-    return vocabulary.take(codes)
+    """A ``str`` column (enum members of a ``StrEnum`` count as their values)."""
+    return pd.array(pa.array(values, type=pa.string()), dtype="str")
+
+
+def _filled(array: pa.Array, fill: object) -> np.ndarray:
+    return array.fill_null(fill).to_numpy(zero_copy_only=False)
+
+
+def _missing(array: pa.Array) -> np.ndarray:
+    return array.is_null().to_numpy(zero_copy_only=False)

@@ -178,11 +178,17 @@ class Sum(Distribution):
         return " + ".join(str(part) for part in self.parts)
 
 
-def blocks(draw: Callable[[int], np.ndarray], block: int) -> Iterator[list]:
-    """``draw(block)`` over and over, as Python lists: chained, their ``__next__`` gives one
-    value per call at C speed, and numpy's per-call overhead is paid once per block."""
+def blocks(draw: Callable[[int], np.ndarray], block: int, first: int = 8) -> Iterator[list]:
+    """``draw(n)`` over and over as Python lists, ``n`` doubling from ``first`` up to ``block``.
+
+    Chained, their ``__next__`` gives one value per call at C speed, and numpy's per-call
+    overhead is paid once per block; the small first blocks keep the many streams of a
+    large fleet that draw only a few numbers cheap.
+    """
+    size = min(first, block)
     while True:
-        yield draw(block).tolist()
+        yield draw(size).tolist()
+        size = min(2 * size, block)
 
 
 def sampler(distribution: Distribution, rng: np.random.Generator, block: int) -> Sampler:
