@@ -72,9 +72,8 @@ def ue_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
     page (a 1 GiB hugetlb page is poisoned whole); a page the VMM unmapped or the guest
     retired, or host memory, costs 4 KiB; a cleared or live page costs nothing."""
     fields = attrgetter(*_UE_FIELDS)
-    data = dict(zip(_UE_FIELDS, zip(*map(fields, ues), strict=True), strict=True))
-    if not ues:
-        data = dict.fromkeys(_UE_FIELDS, ())
+    values = list(zip(*map(fields, ues), strict=True)) or [()] * len(_UE_FIELDS)
+    data = dict(zip(_UE_FIELDS, values, strict=True))
     flag = {name: columns.flags(data[name]) for name in _UE_FLAGS}
     offlined = flag["host_poisoned"] | flag["vmm_unmapped"] | flag["guest_poisoned"]
     offlined |= flag["detached"]
