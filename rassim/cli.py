@@ -48,6 +48,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replications", "-r", type=_positive, default=1, help="independent runs (default 1)"
     )
+    parser.add_argument(
+        "--workers",
+        "-j",
+        type=_positive,
+        default=1,
+        help="processes sharing the hosts of each run (default 1; results do not depend on it)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -183,7 +190,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with staged_directory(args.out) as stage:
         started = time.perf_counter()
         results = run_replications(
-            scenario, args.seed, args.replications, _progress("run", args.replications)
+            scenario,
+            args.seed,
+            args.replications,
+            _progress("run", args.replications),
+            workers=args.workers,
         )
         write_run(stage, results, args.seed, sys.argv)
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
@@ -204,7 +215,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             update={"hypervisor": base.hypervisor.model_copy(update={"policy": policy})}
         )
         results = run_replications(
-            scenario, args.seed, args.replications, _progress(policy, args.replications)
+            scenario,
+            args.seed,
+            args.replications,
+            _progress(policy, args.replications),
+            workers=args.workers,
         )
         columns[policy] = [r.summary for r in results]
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")

@@ -40,10 +40,11 @@ def run_replications(
     seed: int,
     replications: int,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> list[RunResult]:
     results = []
     for index, seed_sequence in enumerate(replication_seeds(seed, replications)):
-        results.append(simulate(scenario, seed=seed_sequence))
+        results.append(simulate(scenario, seed=seed_sequence, workers=workers))
         if progress is not None:
             progress(index + 1)
     return results

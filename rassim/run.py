@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import itertools
+import multiprocessing
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ from rassim.model.outcomes import Context, Ledger, LedgerError, Outcome, UeState
 from rassim.scenario import Injection, Owner, Scenario
 from rassim.sim.channel import HopLog, Network
 from rassim.sim.streams import Streams
+from rassim.sim.units import parse_size
 
 VM_COLUMNS = (
     "host",
@@ -55,18 +59,57 @@ class RunResult:
     wall_s: float = field(default=0.0)
 
 
-def simulate(scenario: Scenario | None = None, seed: int | np.random.SeedSequence = 0) -> RunResult:
-    """Simulate ``scenario`` (default: ``Scenario()``) with random streams from ``seed``."""
+def simulate(
+    scenario: Scenario | None = None,
+    seed: int | np.random.SeedSequence = 0,
+    workers: int = 1,
+) -> RunResult:
+    """Simulate ``scenario`` (default: ``Scenario()``) with random streams from ``seed``.
+
+    Hosts never interact, so each runs on its own event queue, and groups of hosts can
+    run in ``workers`` processes. The result does not depend on ``workers``: every
+    component draws from the stream of its own name, and UE and error ids are numbered
+    in time order across the fleet (ties by host) once all hosts are done.
+    """
     scenario = scenario if scenario is not None else Scenario()
-    with _cyclic_gc_paused():
-        return _simulate(scenario, seed)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    started = time.perf_counter()
+    groups = _host_groups(scenario.fleet.hosts, workers)
+    if workers == 1 or len(groups) == 1:
+        parts = [_simulate_hosts(scenario, seed, group) for group in groups]
+    else:
+        context = multiprocessing.get_context("spawn")  # workers are our children: no fork
+        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=context) as pool:
+            parts = list(pool.map(partial(_simulate_hosts, scenario, seed), groups))
+    errors, ues, hops = _number_in_time_order(parts)
+    _check_ues(ues, errors)
+    vms = pd.concat([part.vms for part in parts], ignore_index=True)
+    faults = pd.concat([part.faults for part in parts], ignore_index=True)
+    counts = {
+        "host_panics": sum(part.host_panics for part in parts),
+        "ce_faults": int((~faults["uncorrected"].astype(bool)).sum()),
+        "ue_faults": int(faults["uncorrected"].astype(bool).sum()),
+        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
+    }
+    return RunResult(
+        scenario=scenario,
+        seed=seed,
+        errors=errors,
+        ues=ues,
+        vms=vms,
+        faults=faults,
+        hops=hops,
+        summary=summarise(errors, ues, vms, scenario, counts),
+        wall_s=time.perf_counter() - started,
+    )
 
 
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """A run allocates millions of small, long-lived, acyclic objects (pages, events, rows);
     the cyclic collector would rescan all of them over and over. Reference counting still
-    frees everything a run drops; cycles wait until the run is over."""
+    frees everything a run drops; cycles wait until the collector is back."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -76,64 +119,127 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _simulate(scenario: Scenario, seed: int | np.random.SeedSequence) -> RunResult:
-    started = time.perf_counter()
+_GROUP_HOSTS = 64  # hosts simulated between two table builds (bounds a worker's memory)
+
+
+def _host_groups(hosts: int, workers: int) -> list[range]:
+    """Hosts in consecutive groups: enough groups to keep every worker busy."""
+    size = _GROUP_HOSTS if workers == 1 else max(1, min(_GROUP_HOSTS, -(-hosts // (4 * workers))))
+    return [range(first, min(first + size, hosts)) for first in range(0, hosts, size)]
+
+
+@dataclass
+class _Part:
+    """The tables of a group of hosts; UE and error ids count from 0 within the group."""
+
+    errors: pd.DataFrame
+    ues: pd.DataFrame
+    hops: pd.DataFrame
+    vms: pd.DataFrame
+    faults: pd.DataFrame
+    host_panics: int
+
+
+def _simulate_hosts(scenario: Scenario, seed: int | np.random.SeedSequence, hosts: range) -> _Part:
+    """Run each host of ``hosts`` on its own event queue, one after the other."""
+    with _cyclic_gc_paused():
+        log = HopLog(enabled=scenario.record_hops)
+        ledger = Ledger()
+        ue_ids = itertools.count()
+        ues: list = []
+        vms: list = []
+        faults: list[tuple] = []
+        panics = 0
+        for index in hosts:
+            host, source = _run_host(scenario, seed, index, log, ledger, ue_ids)
+            ledger.check()
+            ues += host.memory.ues
+            vms += _vm_rows(host, scenario.duration)
+            faults += source.log if source is not None else []
+            panics += host.panics
+        return _Part(
+            errors=ledger.to_frame(),
+            ues=ue_frame(ues, parse_size(scenario.guest.backing_page)),
+            hops=log.to_frame(),
+            vms=pd.DataFrame.from_records(vms, columns=list(VM_COLUMNS)),
+            faults=pd.DataFrame.from_records(faults, columns=list(FAULT_COLUMNS)),
+            host_panics=panics,
+        )
+
+
+def _run_host(
+    scenario: Scenario,
+    seed: int | np.random.SeedSequence,
+    index: int,
+    log: HopLog,
+    ledger: Ledger,
+    ue_ids: itertools.count,
+) -> tuple[Host, FaultSource | None]:
+    """Build host ``index`` with its error sources and run it to the end."""
     env = simpy.Environment()
-    network = Network(env, Streams(seed), HopLog(enabled=scenario.record_hops))
-    ledger = Ledger()
+    streams = Streams(seed)
+    network = Network(env, streams, log)
     horizon = scenario.duration
-    hosts = [Host(env, i, scenario, network, ledger, horizon) for i in range(scenario.fleet.hosts)]
+    host = Host(env, index, scenario, network, ledger, horizon)
     network.check_wired()
-    ue_ids = itertools.count()
-    new_ue_id = ue_ids.__next__
-    sources = []
-    for host in hosts:
-        if scenario.memory.source == "faults":
-            streams = network.streams
-            source = FaultSource(
-                host.memory,
-                scenario.memory,
-                streams.draws(f"{host.name}.dram"),
-                new_ue_id,
-                streams.draws(f"{host.name}.rasdaemon"),
-            )
-            source.start(horizon)
-            sources.append(source)
-        elif scenario.memory.ue_rate > 0:
-            host.memory.poisson_arrivals(scenario.memory.ue_rate, new_ue_id)
+    source = None
+    if scenario.memory.source == "faults":
+        source = FaultSource(
+            host.memory,
+            scenario.memory,
+            streams.draws(f"{host.name}.dram"),
+            ue_ids.__next__,
+            streams.draws(f"{host.name}.rasdaemon"),
+        )
+        source.start(horizon)
+    elif scenario.memory.ue_rate > 0:
+        host.memory.poisson_arrivals(scenario.memory.ue_rate, ue_ids.__next__)
     for injection in sorted(scenario.memory.injections, key=lambda i: i.at):
-        env.process(_inject(env, hosts[injection.host], injection, ue_ids))
+        if injection.host == index:
+            env.process(_inject(env, host, injection, ue_ids))
     env.run()
-    ledger.check()
-    vms = [vm for host in hosts for vm in host.vms]
-    for vm in vms:
+    for vm in host.vms:
         vm.workload.finish()
-    backing = hosts[0].memory.map.backing_page
-    ues = ue_frame([ue for host in hosts for ue in host.memory.ues], backing)
-    errors = ledger.to_frame()
-    _check_ues(ues, errors)
-    vm_frame = _vm_frame(vms, horizon)
-    faults = pd.DataFrame.from_records(
-        [row for source in sources for row in source.log], columns=list(FAULT_COLUMNS)
+    return host, source
+
+
+def _number_in_time_order(parts: list[_Part]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Concatenate the groups' tables; number UEs by creation time and errors by start
+    time (ties by host, then by order within the host), whatever the grouping was."""
+    ue_base = error_base = 0
+    for part in parts:  # ids unique across groups first
+        part.ues["ue_id"] += ue_base
+        part.errors["ue_id"] += ue_base
+        part.errors["error_id"] += error_base
+        part.hops["error_id"] += error_base
+        ue_base, error_base = ue_base + len(part.ues), error_base + len(part.errors)
+    ues = pd.concat([part.ues for part in parts], ignore_index=True)
+    errors = pd.concat([part.errors for part in parts], ignore_index=True)
+    hops = pd.concat([part.hops for part in parts], ignore_index=True)
+    ue_number = _ranks(ues["created_ns"], ues["host"], ues["ue_id"])
+    error_number = _ranks(errors["consumed_ns"], errors["host"], errors["error_id"])
+    host_of_error = errors["host"].to_numpy()[np.argsort(errors["error_id"].to_numpy())]
+    hop_host = host_of_error[hops["error_id"].to_numpy()]
+    ues["ue_id"] = ue_number[ues["ue_id"].to_numpy()]
+    errors["ue_id"] = ue_number[errors["ue_id"].to_numpy()]
+    errors["error_id"] = error_number[errors["error_id"].to_numpy()]
+    hops["error_id"] = error_number[hops["error_id"].to_numpy()]
+    # Delivery order across the fleet; simultaneous deliveries by host, then as they came.
+    order = np.lexsort((np.arange(len(hops)), hop_host, hops["delivered_ns"].to_numpy()))
+    return (
+        errors.sort_values("error_id", kind="stable").reset_index(drop=True),
+        ues.sort_values("ue_id", kind="stable").reset_index(drop=True),
+        hops.iloc[order].reset_index(drop=True),
     )
-    counts = {
-        "host_panics": sum(host.panics for host in hosts),
-        "ce_faults": int((~faults["uncorrected"].astype(bool)).sum()),
-        "ue_faults": int(faults["uncorrected"].astype(bool).sum()),
-        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
-    }
-    summary = summarise(errors, ues, vm_frame, scenario, counts)
-    return RunResult(
-        scenario=scenario,
-        seed=seed,
-        errors=errors,
-        ues=ues,
-        vms=vm_frame,
-        faults=faults,
-        hops=network.log.to_frame(),
-        summary=summary,
-        wall_s=time.perf_counter() - started,
-    )
+
+
+def _ranks(time_ns: pd.Series, host: pd.Series, ids: pd.Series) -> np.ndarray:
+    """``ranks[id]``: the position of each row when sorted by (time, host, id)."""
+    key = ids.to_numpy()
+    order = np.lexsort((key, host.to_numpy(), time_ns.to_numpy()))
+    ranks = np.empty(len(key), dtype=np.int64)
+    ranks[key[order]] = np.arange(len(key))
+    return ranks
 
 
 def _inject(env: simpy.Environment, host: Host, injection: Injection, ue_ids: itertools.count):
@@ -153,28 +259,28 @@ def _inject(env: simpy.Environment, host: Host, injection: Injection, ue_ids: it
     )
 
 
-def _vm_frame(vms: list, horizon: int) -> pd.DataFrame:
-    """One row per VM: its downtime, outages and the work it lost (MODEL 9)."""
+def _vm_rows(host: Host, horizon: int) -> list[tuple]:
+    """One row per VM (``VM_COLUMNS``): its downtime, outages and the work it lost."""
     rows = []
-    for vm in vms:
+    for vm in host.vms:
         work = vm.workload
         rows.append(
-            {
-                "host": vm.host.index,
-                "vm": vm.index,
-                "downtime_s": work.vm_down_ns / 1e9,
-                "availability": 1 - work.vm_down_ns / horizon if horizon else 1.0,
-                "outages": work.outages,
-                "crashes": vm.crashes,
-                "restarts": vm.restarts,
-                "process_kills": work.kills,
-                "lost_down_s": work.lost_down_ns / 1e9,
-                "lost_inflight_s": work.lost_inflight_ns / 1e9,
-                "lost_stall_s": work.lost_stall_ns / 1e9,
-                "goodput": 1 - work.lost_ns / work.possible_ns if work.possible_ns else 1.0,
-            }
+            (
+                host.index,
+                vm.index,
+                work.vm_down_ns / 1e9,
+                1 - work.vm_down_ns / horizon if horizon else 1.0,
+                work.outages,
+                vm.crashes,
+                vm.restarts,
+                work.kills,
+                work.lost_down_ns / 1e9,
+                work.lost_inflight_ns / 1e9,
+                work.lost_stall_ns / 1e9,
+                1 - work.lost_ns / work.possible_ns if work.possible_ns else 1.0,
+            )
         )
-    return pd.DataFrame(rows, columns=list(VM_COLUMNS))
+    return rows
 
 
 def _check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:

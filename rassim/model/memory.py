@@ -191,6 +191,11 @@ class MemoryNode:
         self.retire_logged_on_boot = scenario.platform.retire_logged_on_boot
         self.scrub_period = scenario.memory.scrub_period
         self.access = scenario.memory.access
+        # Mean time between an owner's reads of one page (None: never read).
+        self.read_gap = {
+            owner: NS_PER_H / access.access_rate if access.access_rate > 0 else None
+            for owner, access in self.access.items()
+        }
         self.ues: list[Ue] = []  # every UE ever, for the results
         # UEs not cleared, by VM (None: host memory), in creation order so that resets
         # draw from the streams in a reproducible order.
@@ -266,8 +271,11 @@ class MemoryNode:
 
     # -- the race ------------------------------------------------------------------------
     def arm(self, ue: Ue) -> None:
-        """Schedule the next thing that can happen to ``ue``: a touch or a scrub."""
+        """Schedule the next thing that can happen to ``ue``: a touch or a scrub. Nothing
+        happens to a page while its host or VM is down: the reboot arms it again."""
         ue.timer += 1
+        if not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up):
+            return
         now = self.env.now
         touch = math.inf
         if self._touchable(ue):
@@ -275,9 +283,9 @@ class MemoryNode:
                 touch = now + ue.first_delay
                 ue.first_delay = None
             else:
-                rate = self.access[ue.owner].access_rate
-                if rate > 0:
-                    touch = now + self.rng.exponential(NS_PER_H / rate)
+                gap = self.read_gap[ue.owner]
+                if gap is not None:
+                    touch = now + self.rng.exponential(gap)
         scrub = math.inf
         if self.scrub_period and not (ue.host_poisoned or ue.scrub_reported or ue.detached):
             since = (now - ue.scrub_phase) % self.scrub_period

@@ -259,6 +259,22 @@ def test_running_calls_in_place_changes_nothing(case: str, monkeypatch) -> None:
         pd.testing.assert_frame_equal(getattr(busy_run(case), table), getattr(queued, table))
 
 
+def test_workers_and_host_groups_change_nothing() -> None:
+    """Hosts run on their own queues in groups, in one process or several; ids are
+    numbered in time order at the end, so the tables do not depend on either."""
+    case = "exit_to_user/inject/ff"
+    scenario = busy_scenario(*CASES[case], fleet={"hosts": 5, "vms_per_host": VMS})
+    alone = rassim.simulate(scenario, seed=1)
+    shared = rassim.simulate(scenario, seed=1, workers=2)
+    assert [len(rassim.run._host_groups(5, w)) for w in (1, 2)] == [1, 5]
+    for table in ("errors", "ues", "hops", "vms", "faults"):
+        pd.testing.assert_frame_equal(getattr(alone, table), getattr(shared, table))
+    assert alone.summary.keys() == shared.summary.keys()
+    assert alone.errors["error_id"].is_monotonic_increasing
+    assert alone.errors["consumed_ns"].is_monotonic_increasing  # ids follow time
+    assert alone.ues["created_ns"].is_monotonic_increasing
+
+
 def test_different_seed_gives_different_tables() -> None:
     first = busy_run(DETERMINISM_CASE)
     other = rassim.simulate(busy_scenario(*CASES[DETERMINISM_CASE]), seed=2)
