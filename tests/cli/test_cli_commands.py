@@ -60,12 +60,16 @@ def test_run_writes_a_complete_directory(
     assert main(["validate", str(out / "scenario.toml")]) == 0
 
 
-def test_run_is_reproducible(tmp_path: Path) -> None:
-    for name in ("a", "b"):
-        assert main(["run", "--preset", "sea-to-user", *SMALL, "--out", str(tmp_path / name)]) == 0
-    first = pd.read_parquet(tmp_path / "a" / "errors.parquet")
-    second = pd.read_parquet(tmp_path / "b" / "errors.parquet")
-    pd.testing.assert_frame_equal(first, second)
+def test_run_is_reproducible_whatever_the_workers(tmp_path: Path) -> None:
+    fleet = ["--set", "fleet.hosts=3"]
+    for name, workers in (("a", "1"), ("b", "2")):
+        out = str(tmp_path / name)
+        args = ["run", "--preset", "sea-to-user", *SMALL, *fleet, "-j", workers, "--out", out]
+        assert main(args) == 0
+    for table in ("errors", "ues", "hops"):
+        first = pd.read_parquet(tmp_path / "a" / f"{table}.parquet")
+        second = pd.read_parquet(tmp_path / "b" / f"{table}.parquet")
+        pd.testing.assert_frame_equal(first, second)
 
 
 def test_trace_prints_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,8 +127,9 @@ def test_user_errors_exit_2_with_one_clear_line(args: list[str], message: str) -
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_bad_replications_is_an_argument_error() -> None:
-    result = _rassim("run", "--preset", "qemu-ras", "-r", "0")
+@pytest.mark.parametrize("option", ["-r", "-j"])
+def test_bad_replications_or_workers_is_an_argument_error(option: str) -> None:
+    result = _rassim("run", "--preset", "qemu-ras", option, "0")
     assert result.returncode == 2 and "must be at least 1" in result.stderr
 
 
