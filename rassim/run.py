@@ -82,12 +82,13 @@ def simulate(
         context = multiprocessing.get_context("spawn")  # workers are our children: no fork
         with ProcessPoolExecutor(min(workers, len(groups)), mp_context=context) as pool:
             parts = list(pool.map(partial(_simulate_hosts, scenario, seed), groups))
-    errors, ues, hops = _number_in_time_order(parts)
-    _check_ues(ues, errors)
     vms = pd.concat([part.vms for part in parts], ignore_index=True)
     faults = pd.concat([part.faults for part in parts], ignore_index=True)
+    panics = sum(part.host_panics for part in parts)
+    errors, ues, hops = _number_in_time_order(parts)  # empties ``parts``: big fleets
+    _check_ues(ues, errors)
     counts = {
-        "host_panics": sum(part.host_panics for part in parts),
+        "host_panics": panics,
         "ce_faults": int((~faults["uncorrected"].astype(bool)).sum()),
         "ue_faults": int(faults["uncorrected"].astype(bool).sum()),
         "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
@@ -204,8 +205,9 @@ def _run_host(
 
 
 def _number_in_time_order(parts: list[_Part]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Concatenate the groups' tables; number UEs by creation time and errors by start
-    time (ties by host, then by order within the host), whatever the grouping was."""
+    """Concatenate the groups' tables (emptying ``parts`` as it goes, to hold one copy at a
+    time); number UEs by creation time and errors by start time (ties by host, then by
+    order within the host), whatever the grouping was."""
     ue_base = error_base = 0
     for part in parts:  # ids unique across groups first
         part.ues["ue_id"] += ue_base
@@ -216,8 +218,11 @@ def _number_in_time_order(parts: list[_Part]) -> tuple[pd.DataFrame, pd.DataFram
     ues = pd.concat([part.ues for part in parts], ignore_index=True)
     errors = pd.concat([part.errors for part in parts], ignore_index=True)
     hops = pd.concat([part.hops for part in parts], ignore_index=True)
-    ue_number = _ranks(ues["created_ns"], ues["host"], ues["ue_id"])
-    error_number = _ranks(errors["consumed_ns"], errors["host"], errors["error_id"])
+    parts.clear()
+    ue_order, ue_number = _time_order(ues["created_ns"], ues["host"], ues["ue_id"])
+    error_order, error_number = _time_order(
+        errors["consumed_ns"], errors["host"], errors["error_id"]
+    )
     host_of_error = errors["host"].to_numpy()[np.argsort(errors["error_id"].to_numpy())]
     hop_host = host_of_error[hops["error_id"].to_numpy()]
     ues["ue_id"] = ue_number[ues["ue_id"].to_numpy()]
@@ -225,21 +230,23 @@ def _number_in_time_order(parts: list[_Part]) -> tuple[pd.DataFrame, pd.DataFram
     errors["error_id"] = error_number[errors["error_id"].to_numpy()]
     hops["error_id"] = error_number[hops["error_id"].to_numpy()]
     # Delivery order across the fleet; simultaneous deliveries by host, then as they came.
-    order = np.lexsort((np.arange(len(hops)), hop_host, hops["delivered_ns"].to_numpy()))
+    hop_order = np.lexsort((np.arange(len(hops)), hop_host, hops["delivered_ns"].to_numpy()))
     return (
-        errors.sort_values("error_id", kind="stable").reset_index(drop=True),
-        ues.sort_values("ue_id", kind="stable").reset_index(drop=True),
-        hops.iloc[order].reset_index(drop=True),
+        errors.take(error_order).reset_index(drop=True),
+        ues.take(ue_order).reset_index(drop=True),
+        hops.take(hop_order).reset_index(drop=True),
     )
 
 
-def _ranks(time_ns: pd.Series, host: pd.Series, ids: pd.Series) -> np.ndarray:
-    """``ranks[id]``: the position of each row when sorted by (time, host, id)."""
+def _time_order(
+    time_ns: pd.Series, host: pd.Series, ids: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows sorted by (time, host, id), and ``number[id]``: each row's place in it."""
     key = ids.to_numpy()
     order = np.lexsort((key, host.to_numpy(), time_ns.to_numpy()))
-    ranks = np.empty(len(key), dtype=np.int64)
-    ranks[key[order]] = np.arange(len(key))
-    return ranks
+    number = np.empty(len(key), dtype=np.int64)
+    number[key[order]] = np.arange(len(key))
+    return order, number
 
 
 def _inject(env: simpy.Environment, host: Host, injection: Injection, ue_ids: itertools.count):

@@ -12,6 +12,7 @@ next thing to happen runs without a trip through the event queue.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -131,7 +132,11 @@ class Channel(Generic[M]):
         self._drop_resolved = drop_resolved
 
     def _first_draw(self) -> int:
-        self._draw = self.latency.sampler(self._rng())
+        constant = self.latency.constant_ns
+        if constant is None:
+            self._draw = self.latency.sampler(self._rng())
+        else:  # a fixed latency needs no random stream
+            self._draw = itertools.repeat(constant).__next__
         return self._draw()
 
     def send(self, message: M) -> None:

@@ -40,6 +40,11 @@ class Distribution(ABC):
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draw ``size`` real-valued samples."""
 
+    @property
+    def constant_ns(self) -> int | None:
+        """The one value it takes if it is not random (then it needs no stream), else None."""
+        return None
+
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draw ``size`` samples as an ``int64`` array of nanoseconds (rounded, >= 0)."""
         return np.maximum(np.rint(self._draw(rng, size)), 0).astype(np.int64)
@@ -61,6 +66,10 @@ class Fixed(Distribution):
     @property
     def mean_ns(self) -> float:
         return float(self.value_ns)
+
+    @property
+    def constant_ns(self) -> int:
+        return self.value_ns
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.full(size, self.value_ns, dtype=np.float64)
@@ -170,6 +179,11 @@ class Sum(Distribution):
     @property
     def mean_ns(self) -> float:
         return sum(part.mean_ns for part in self.parts)
+
+    @property
+    def constant_ns(self) -> int | None:
+        values = [part.constant_ns for part in self.parts]
+        return None if None in values else sum(values)  # type: ignore[arg-type]
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return sum((part._draw(rng, size) for part in self.parts), np.zeros(size))

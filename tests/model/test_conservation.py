@@ -275,6 +275,11 @@ def test_workers_and_host_groups_change_nothing() -> None:
     assert alone.ues["created_ns"].is_monotonic_increasing
 
 
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        rassim.simulate(busy_scenario(*CASES[DETERMINISM_CASE]), seed=1, workers=0)
+
+
 def test_different_seed_gives_different_tables() -> None:
     first = busy_run(DETERMINISM_CASE)
     other = rassim.simulate(busy_scenario(*CASES[DETERMINISM_CASE]), seed=2)

@@ -116,3 +116,12 @@ def test_latency_draws_are_per_link() -> None:
             channel.send(ping(i))
     net.env.run()
     assert times["x"] != times["y"]
+
+
+def test_a_fixed_latency_needs_no_random_stream() -> None:
+    net = _network()
+    channel = net.channel("a", "b", Fixed(5))
+    channel.connect(lambda m: None)
+    channel.send(ping(1))
+    net.env.run()
+    assert net.streams._generators == {}

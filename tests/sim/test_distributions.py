@@ -110,3 +110,10 @@ def test_sum_adds_parts() -> None:
     draws = total.sample(np.random.default_rng(4), N)
     assert (draws >= 408).all()
     assert abs(draws.mean() - 1_408) <= Z * math.sqrt(1e6 / N) + 0.5
+
+
+def test_only_non_random_distributions_are_constant() -> None:
+    assert Fixed(5).constant_ns == 5
+    assert Sum((Fixed(3), Fixed(4))).constant_ns == 7
+    assert Sum((Fixed(3), Exponential(4))).constant_ns is None
+    assert Exponential(4).constant_ns is None
