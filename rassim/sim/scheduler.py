@@ -78,27 +78,16 @@ class Scheduler:
                 if not outbox:
                     return
                 if len(outbox) > 1:
-                    outbox.sort(key=_place)
+                    outbox.sort()  # by (time, event id); ids are unique
                     for entry in outbox[1:]:
                         self._push(*entry)
                 at, eid, fn, arg = outbox[0]
                 outbox.clear()
-                if not inline or (queue and _after(at, eid, queue[0])):
+                # SimPy's queue holds (time, priority, event id, event); ids are unique.
+                if not inline or (queue and (at, NORMAL, eid) > queue[0]):
                     self._push(at, eid, fn, arg)
                     return
                 env._now = at  # type: ignore[attr-defined]
         finally:
             self._outbox = None
 
-
-def _place(entry: tuple[int, int, Call, Any]) -> tuple[int, int]:
-    return entry[0], entry[1]
-
-
-def _after(at: int, eid: int, top: tuple) -> bool:
-    """Whether a NORMAL-priority entry (at, eid) sorts after the queue's first entry."""
-    if at != top[0]:
-        return at > top[0]
-    if top[1] != NORMAL:
-        return top[1] < NORMAL
-    return eid > top[2]
