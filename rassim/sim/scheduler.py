@@ -90,4 +90,3 @@ class Scheduler:
                 env._now = at  # type: ignore[attr-defined]
         finally:
             self._outbox = None
-
