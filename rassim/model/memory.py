@@ -274,7 +274,7 @@ class MemoryNode:
         """Schedule the next thing that can happen to ``ue``: a touch or a scrub. Nothing
         happens to a page while its host or VM is down: the reboot arms it again."""
         ue.timer += 1
-        if not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up):
+        if self._down(ue):
             return
         now = self.env.now
         touch = math.inf
@@ -296,6 +296,10 @@ class MemoryNode:
         kind = EventKind.SCRUB if scrub < touch else self._touch_kind(ue)
         self.call_at(math.ceil(at), self._fire, (ue, ue.timer, kind))
 
+    def _down(self, ue: Ue) -> bool:
+        """The page's host, or its VM, is not running."""
+        return not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up)
+
     @staticmethod
     def _touchable(ue: Ue) -> bool:
         if ue.cleared or ue.detached or ue.guest_poisoned:
@@ -313,7 +317,7 @@ class MemoryNode:
         ue, timer, kind = timer_of
         if timer != ue.timer:
             return
-        if not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up):
+        if self._down(ue):
             return  # the reboot re-arms every page of the host or VM
         if kind is EventKind.CONSUMPTION and ue.owner in _FREE:
             # Allocation writes the page before anyone reads it (clear_page: DC ZVA).

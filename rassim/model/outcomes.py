@@ -239,9 +239,7 @@ class Ledger:
 
 _STRINGS = ("kind", "owner", "context", "detail", "outcome", "blast_radius")
 _COLUMN_TYPES: dict[str, Callable[[Sequence], object]] = {
-    **dict.fromkeys(
-        ("kind", "owner", "context", "detail", "outcome", "blast_radius"), columns.strings
-    ),
+    **dict.fromkeys(_STRINGS, columns.strings),
     **dict.fromkeys(_NULLABLE_INTS, columns.nullable_ints),
     "arm_sea_gva": partial(columns.nullable_ints, unsigned=True),  # kernel VAs use bit 63
     "sync": columns.nullable_flags,

@@ -50,8 +50,9 @@ class Distribution(ABC):
         return np.maximum(np.rint(self._draw(rng, size)), 0).astype(np.int64)
 
     def sampler(self, rng: np.random.Generator, block: int = 256) -> Sampler:
-        """A callable that returns one draw at a time from ``rng`` (drawn in blocks)."""
-        return sampler(self, rng, block)
+        """A callable that returns one draw at a time from ``rng``, drawn in blocks; the
+        sequence of values is fixed by the stream alone."""
+        return chain.from_iterable(blocks(partial(self.sample, rng), block)).__next__
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +204,6 @@ def blocks(draw: Callable[[int], np.ndarray], block: int, first: int = 8) -> Ite
     while True:
         yield draw(size).tolist()
         size = min(2 * size, block)
-
-
-def sampler(distribution: Distribution, rng: np.random.Generator, block: int) -> Sampler:
-    """One draw per call from ``distribution`` and ``rng``, drawn ``block`` at a time; the
-    sequence of values is fixed by the stream alone."""
-    return chain.from_iterable(blocks(partial(distribution.sample, rng), block)).__next__
 
 
 _CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
