@@ -67,10 +67,10 @@ class Ue:
 
 
 def ue_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
-    """One row per UE, in id order, with its final :class:`UeState` and the
-    memory its retirement costs: a retired host page of guest RAM takes its whole backing
-    page (a 1 GiB hugetlb page is poisoned whole); a page the VMM unmapped or the guest
-    retired, or host memory, costs 4 KiB; a cleared or live page costs nothing."""
+    """One row per UE, as ``ues`` lists them, with its final :class:`UeState` and the memory
+    its retirement costs: a retired host page of guest RAM takes its whole backing page (a
+    1 GiB hugetlb page is poisoned whole); a page the VMM unmapped or the guest retired, or
+    host memory, costs 4 KiB; a cleared or live page costs nothing."""
     fields = attrgetter(*_UE_FIELDS)
     values = list(zip(*map(fields, ues), strict=True)) or [()] * len(_UE_FIELDS)
     data = dict(zip(_UE_FIELDS, values, strict=True))
@@ -85,7 +85,7 @@ def ue_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
         UeState.LATENT,
     )
     lost = np.where(flag["host_poisoned"] & in_guest_ram, backing_page, PAGE)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "ue_id": columns.ints(data["ue_id"]),
             "host": columns.ints(data["host"]),
@@ -102,7 +102,6 @@ def ue_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
             "lost_bytes": np.where(offlined & ~flag["cleared"], lost, 0).astype(np.int64),
         }
     )
-    return frame.sort_values("ue_id", kind="stable").reset_index(drop=True)
 
 
 _UE_FLAGS = ("cleared", "host_poisoned", "vmm_unmapped", "guest_poisoned", "detached")

@@ -231,10 +231,10 @@ class Ledger:
     def to_frame(self) -> pd.DataFrame:
         values = list(zip(*self.rows, strict=True)) or [()] * len(ERROR_COLUMNS)
         data = dict(zip(ERROR_COLUMNS, values, strict=True))
-        frame = pd.DataFrame(
+        # In resolution order: the run numbers and orders the events of the whole fleet.
+        return pd.DataFrame(
             {name: _COLUMN_TYPES.get(name, columns.ints)(column) for name, column in data.items()}
         )
-        return frame.sort_values("error_id", kind="stable").reset_index(drop=True)
 
 
 _STRINGS = ("kind", "owner", "context", "detail", "outcome", "blast_radius")
