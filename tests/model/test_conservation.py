@@ -23,6 +23,8 @@ import pytest
 import rassim
 from rassim.arch.esr import ESR_ELx_FnV, esr_ec
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA_FLAG_GPA_VALID
+from rassim.model.outcomes import LedgerError
+from rassim.run import _check_ues
 from rassim.sim.scheduler import Scheduler
 
 RADIUS = {
@@ -159,6 +161,40 @@ def test_every_ue_has_a_final_state_matching_its_events(case: str) -> None:
     assert (ues.loc[ues["state"] == "live", "events"] > 0).all()
     assert (ues["created_ns"] < result.scenario.duration).all()
     assert ues["host"].between(0, HOSTS - 1).all()
+
+
+def _no_final_state(errors: pd.DataFrame, ues: pd.DataFrame) -> None:
+    ues.loc[3, "state"] = None
+
+
+def _ue_twice(errors: pd.DataFrame, ues: pd.DataFrame) -> None:
+    ues.loc[3, "ue_id"] = ues.loc[4, "ue_id"]
+
+
+def _event_of_unknown_ue(errors: pd.DataFrame, ues: pd.DataFrame) -> None:
+    errors.loc[0, "ue_id"] = len(ues) + 7
+
+
+def _events_miscounted(errors: pd.DataFrame, ues: pd.DataFrame) -> None:
+    ues.loc[3, "events"] += 1
+
+
+@pytest.mark.parametrize(
+    ("break_tables", "message"),
+    [
+        (_no_final_state, "no final state"),
+        (_ue_twice, "recorded twice"),
+        (_event_of_unknown_ue, r"unknown UEs: \[\d+\]"),
+        (_events_miscounted, "per UE do not match"),
+    ],
+)
+def test_the_run_refuses_tables_that_lose_track_of_a_ue(break_tables, message: str) -> None:
+    result = busy_run("exit_to_user/inject/kf")
+    errors, ues = result.errors.copy(), result.ues.copy()
+    _check_ues(ues, errors)  # the run's own tables pass
+    break_tables(errors, ues)
+    with pytest.raises(LedgerError, match=message):
+        _check_ues(ues, errors)
 
 
 @pytest.mark.parametrize("case", CASES)
