@@ -276,24 +276,24 @@ class MemoryNode:
         if self._down(ue):
             return
         now = self.env.now
-        touch = math.inf
+        at = math.inf
+        kind = EventKind.SCRUB
         if self._touchable(ue):
             if ue.first_delay is not None:
-                touch = now + ue.first_delay
+                at = now + ue.first_delay
                 ue.first_delay = None
-            else:
-                gap = self.read_gap[ue.owner]
-                if gap is not None:
-                    touch = now + self.rng.exponential(gap)
-        scrub = math.inf
-        if self.scrub_period and not (ue.host_poisoned or ue.scrub_reported or ue.detached):
-            since = (now - ue.scrub_phase) % self.scrub_period
-            scrub = now + self.scrub_period - since
-        at = min(touch, scrub)
-        if at >= self.horizon_ns:
-            return
-        kind = EventKind.SCRUB if scrub < touch else self._touch_kind(ue)
-        self.call_at(math.ceil(at), self._fire, (ue, ue.timer, kind))
+            elif (gap := self.read_gap[ue.owner]) is not None:
+                at = now + self.rng.exponential(gap)
+            if at < math.inf:
+                retouch = ue.host_poisoned or ue.vmm_unmapped
+                kind = EventKind.RETOUCH if retouch else EventKind.CONSUMPTION
+        period = self.scrub_period
+        if period and not (ue.host_poisoned or ue.scrub_reported or ue.detached):
+            scrub = now + period - (now - ue.scrub_phase) % period
+            if scrub < at:
+                at, kind = scrub, EventKind.SCRUB
+        if at < self.horizon_ns:
+            self.call_at(math.ceil(at), self._fire, (ue, ue.timer, kind))
 
     def _down(self, ue: Ue) -> bool:
         """The page's host, or its VM, is not running."""
@@ -307,10 +307,6 @@ class MemoryNode:
             # the guest can still reach the GPA, the VMM its own (hwpoisoned) mapping
             return ue.owner.in_guest_ram or ue.owner is Owner.VMM
         return True
-
-    @staticmethod
-    def _touch_kind(ue: Ue) -> EventKind:
-        return EventKind.RETOUCH if ue.host_poisoned or ue.vmm_unmapped else EventKind.CONSUMPTION
 
     def _fire(self, timer_of: tuple[Ue, int, EventKind]) -> None:
         ue, timer, kind = timer_of
