@@ -160,8 +160,8 @@ values = [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0]
 def bench_sweep(duration: str, hosts: int) -> list[Result]:
     """The same 16-point sweep on 1 and on 2 local workers (fresh output each time). Runs
     last a few seconds each, as in real sweeps, so the pool's start-up does not dominate."""
-    from rassim.experiment import load_experiment
-    from rassim.sweep import sweep
+    from rassim.sweep.execute import sweep
+    from rassim.sweep.experiment import load_experiment
 
     walls = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -185,7 +185,8 @@ def _progress(label: str, total: int):
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
-    from rassim.output import run_replications, staged_directory, write_run
+    from rassim.results.replications import run_replications
+    from rassim.results.rundir import staged_directory, write_run
 
     with staged_directory(args.out) as stage:
         started = time.perf_counter()
@@ -206,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     base = _load(args)
-    from rassim.output import run_replications
+    from rassim.results.replications import run_replications
 
     columns: dict[str, list[dict[str, Any]]] = {}
     started = time.perf_counter()
@@ -254,7 +255,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from rassim.experiment import load_experiment
+    from rassim.sweep.experiment import load_experiment
 
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
@@ -264,12 +265,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("sweeps") / experiment.name
     runs, points = len(experiment.runs), len(experiment.points)
     if args.dry_run:
-        from rassim.sweep_tables import factor_frame
+        from rassim.sweep.tables import factor_frame
 
         print(f"{experiment.name}: {points} point(s) x {experiment.replications} = {runs} runs")
         print(factor_frame(experiment).to_string(index=False))
         return 0
-    from rassim.sweep import sweep
+    from rassim.sweep.execute import sweep
 
     workers = args.workers or _cores()
     try:
@@ -340,7 +341,7 @@ def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: floa
 
 def format_table(columns: dict[str, list[dict[str, Any]]]) -> str:
     """Metrics (rows) by column: the mean over replications and its 95% CI when R > 1."""
-    from rassim.stats import mean_ci
+    from rassim.results.stats import mean_ci
 
     cells: dict[str, list[str]] = {}
     for metric in TABLE_METRICS:

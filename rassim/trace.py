@@ -10,7 +10,7 @@ from rassim.arch.cper import mem_error_record
 from rassim.arch.esr import describe
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA
 from rassim.config import ConfigError
-from rassim.output import read_table
+from rassim.results.rundir import read_table
 from rassim.sim.units import format_duration
 
 

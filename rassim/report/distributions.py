@@ -28,7 +28,7 @@ from rassim.report.style import (
     style_axes,
     titled,
 )
-from rassim.stats import mean_ci
+from rassim.results.stats import mean_ci
 
 OUTCOME_RADIUS = {
     "recovered": "none",

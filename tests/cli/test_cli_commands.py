@@ -149,7 +149,7 @@ def test_failed_run_leaves_earlier_results_intact(tmp_path: Path, monkeypatch) -
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash mid-run")
 
-    monkeypatch.setattr("rassim.output.simulate", explode)
+    monkeypatch.setattr("rassim.results.replications.simulate", explode)
     with pytest.raises(RuntimeError):
         main(["run", "--preset", "qemu-ras", *SMALL, "--seed", "9", "--out", str(out)])
     assert (out / "errors.parquet").read_bytes() == before

@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 
 from rassim.config import apply_override, dump_scenario, load_scenario, validate
-from rassim.output import run_replications, write_run
+from rassim.results.replications import run_replications
+from rassim.results.rundir import write_run
+from rassim.results.stats import mean_ci
 from rassim.run import simulate
-from rassim.stats import mean_ci
 
 METRICS = (
     "goodput",

@@ -6,7 +6,7 @@ import pytest
 
 from rassim.cli import main
 from rassim.config import ConfigError
-from rassim.experiment import column_name, load_experiment
+from rassim.sweep.experiment import column_name, load_experiment
 
 EXPERIMENTS = Path(__file__).parents[2] / "experiments"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rassim.experiment import load_experiment
-from rassim.sweep import sweep
+from rassim.sweep.execute import sweep
+from rassim.sweep.experiment import load_experiment
 
 distributed = pytest.importorskip("distributed")
 

@@ -10,9 +10,9 @@ import pytest
 
 import rassim.run
 from rassim.cli import main
-from rassim.experiment import load_experiment
-from rassim.stats import mean_ci
-from rassim.sweep import sweep
+from rassim.results.stats import mean_ci
+from rassim.sweep.execute import sweep
+from rassim.sweep.experiment import load_experiment
 
 
 def _runs(out: Path) -> pd.DataFrame:
@@ -171,7 +171,7 @@ def test_another_experiment_may_not_reuse_the_directory(tmp_path: Path, tiny: Pa
 
 def test_one_sweep_at_a_time_per_directory(tmp_path: Path, tiny: Path) -> None:
     from rassim.config import ConfigError
-    from rassim.sweep_store import claim
+    from rassim.sweep.store import claim
 
     out = tmp_path / "out"
     with claim(out, "tiny"), pytest.raises(ConfigError, match="another rassim sweep"):

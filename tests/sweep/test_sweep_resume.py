@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import rassim.experiment
+import rassim.sweep.experiment
 from rassim.cli import main
-from rassim.experiment import load_experiment
-from rassim.sweep import sweep
+from rassim.sweep.execute import sweep
+from rassim.sweep.experiment import load_experiment
 
 
 def _stored(out: Path) -> dict[str, tuple[int, float]]:
@@ -101,6 +101,6 @@ def test_changed_code_recomputes(
 ) -> None:
     out = tmp_path / "out"
     sweep(load_experiment(tiny, replications=1), out, progress=False)
-    monkeypatch.setattr(rassim.experiment, "code_fingerprint", lambda: "a model change")
+    monkeypatch.setattr(rassim.sweep.experiment, "code_fingerprint", lambda: "a model change")
     outcome = sweep(load_experiment(tiny, replications=1), out, progress=False)
     assert (outcome.computed, outcome.reused) == (4, 0)

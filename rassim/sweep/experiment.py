@@ -36,7 +36,9 @@ from rassim.config import (
     read_toml,
     validate,
 )
-from rassim.experiment_file import (
+from rassim.scenario import Scenario
+from rassim.sim.streams import name_key
+from rassim.sweep.experiment_file import (
     NONE,
     ExperimentFile,
     Factor,
@@ -44,8 +46,6 @@ from rassim.experiment_file import (
     check_metrics,
     format_errors,
 )
-from rassim.scenario import Scenario
-from rassim.sim.streams import name_key
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class Experiment:
 def code_fingerprint() -> str:
     """A hash of rassim's own source: stored runs are reused only by the code that made
     them (a model change, even without a version bump, recomputes them)."""
-    package = Path(__file__).parent
+    package = Path(__file__).parent.parent
     digest = hashlib.blake2b(__version__.encode(), digest_size=16)
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())

@@ -23,10 +23,10 @@ import pandas as pd
 
 from rassim import __version__
 from rassim.config import dump_scenario
-from rassim.experiment import Experiment, Run
-from rassim.experiment_file import TABLES
-from rassim.stats import mean_ci
-from rassim.sweep_store import deferred_interrupts
+from rassim.results.stats import mean_ci
+from rassim.sweep.experiment import Experiment, Run
+from rassim.sweep.experiment_file import TABLES
+from rassim.sweep.store import deferred_interrupts
 
 RUN_COLUMNS = ("run_id", "point_id", "replication", "seed")
 STATUS_COLUMNS = ("status", "error", "wall_s")
@@ -181,7 +181,7 @@ def final_files(
 
 
 def meta(experiment: Experiment, outcome, scheduler: str | None) -> dict[str, Any]:
-    from rassim.output import git_revision
+    from rassim.results.rundir import git_revision
 
     statuses = [r["status"] for r in outcome.records.values()]
     return {

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from rassim.config import ConfigError
-from rassim.experiment import Run
+from rassim.sweep.experiment import Run
 
 Record = dict[str, Any]
 

@@ -5,12 +5,12 @@ address, to a Dask distributed cluster. A worker gets plain data (the resolved s
 its seed and the tables to keep) and returns plain data; a run that raises becomes a
 failed row and the sweep goes on.
 
-Each finished run is stored at once in ``DIR/.runs`` (:mod:`rassim.sweep_store`) under a
+Each finished run is stored at once in ``DIR/.runs`` (:mod:`rassim.sweep.store`) under a
 fingerprint of its resolved scenario, seed and rassim's source, so rerunning the same
 command skips finished runs, and rerunning an *edited* experiment reuses every run whose
 scenario and seed did not change and computes the rest. Failed runs are not stored: a
 rerun retries them. The final tables are written only when every run has a result (see
-:mod:`rassim.sweep_tables`).
+:mod:`rassim.sweep.tables`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rassim.config import ConfigError
-from rassim.experiment import Experiment, Run
-from rassim.sweep_store import Record, RunStore, claim
+from rassim.sweep.experiment import Experiment, Run
+from rassim.sweep.store import Record, RunStore, claim
 
 
 def run_task(task: Record) -> Record:
@@ -170,7 +170,7 @@ def _local(tasks: list[Record], workers: int) -> Iterator[Record]:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["rassim.sweep", "rassim.run"])
+        context.set_forkserver_preload(["rassim.sweep.execute", "rassim.run"])
     pool = ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_setup, initargs=(os.getpid(),)
     )
@@ -255,7 +255,7 @@ def sweep(
 ) -> SweepOutcome:
     """Run ``experiment`` into ``out`` (resuming from ``out/.runs``) and, once every run
     has a result, write the final tables there atomically."""
-    from rassim.sweep_tables import final_files, meta, write_final
+    from rassim.sweep.tables import final_files, meta, write_final
 
     out = Path(out)
     if scheduler is not None:

@@ -1,0 +1,1 @@
+"""What runs produced: run directories, replications and their statistics."""
