@@ -1,4 +1,4 @@
-"""The ``rassim`` command line: run, compare, sweep, validate, trace, presets."""
+"""The ``rassim`` command line: run, compare, sweep, validate, trace, presets, report, fit."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rassim.config import ConfigError, load_scenario
 from rassim.presets import PRESETS
 from rassim.report import command as report_command
 from rassim.scenario import Scenario
-from rassim.sim.units import format_duration
+from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
 
 SWEEP_METRICS = ("goodput", "vm_survival_rate", "availability", "memory_lost_bytes")
 TABLE_METRICS = (
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list the named presets")
     _sweep_parser(commands)
+    _fit_parser(commands)
     report_command.register(commands)
     return parser
 
@@ -149,6 +150,67 @@ def _sweep_parser(commands) -> None:
         "--dry-run", action="store_true", help="check the file and list its points; run nothing"
     )
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _fit_parser(commands) -> None:
+    default = Scenario()
+    fit = commands.add_parser(
+        "fit",
+        help="fit a scenario to a fleet's error log (rasdaemon databases or a CSV log)",
+        description=(
+            "Read rasdaemon databases (one per host: ras-mc_event.db, or HOST.db) or CSV "
+            "logs, read-only, and write a scenario with the fleet's UE rate per GiB-hour "
+            "(exact Poisson interval), its hosts, and the owner mix where memory_failure "
+            "page types were logged. The scenario's comments say what was fitted from how "
+            "many events over what exposure. Rows that cannot be used are counted and "
+            "reported. See docs/replay.md."
+        ),
+    )
+    fit.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="database, CSV or directory")
+    fit.add_argument("--out", "-o", type=Path, required=True, help="scenario file to write")
+    fit.add_argument(
+        "--host-memory",
+        default=format_size(default.memory.host_memory),
+        metavar="SIZE",
+        help="memory of each host (default %(default)s, the scenario default)",
+    )
+    fit.add_argument(
+        "--observed",
+        metavar="DURATION",
+        help="how long each host was observed, e.g. 90d (default: the log's span from its "
+        "first to its last event, which underestimates it)",
+    )
+    fit.add_argument(
+        "--hosts",
+        type=_positive,
+        help="hosts observed, if more than the log names (default: those it names)",
+    )
+    fit.add_argument(
+        "--vms-per-host",
+        type=_positive,
+        default=default.fleet.vms_per_host,
+        help="VMs on each host (default %(default)s)",
+    )
+    fit.add_argument(
+        "--page-size",
+        default="4KiB",
+        metavar="SIZE",
+        help="the hosts' kernel page size, the unit of memory_failure_event pfns (default 4KiB)",
+    )
+    fit.add_argument(
+        "--address-limit",
+        metavar="SIZE",
+        help="skip addresses at or above this (default: --host-memory; raise it when the "
+        "hosts' DRAM sits above a hole in the physical address map)",
+    )
+    fit.add_argument(
+        "--min-typed",
+        type=_positive,
+        default=20,
+        metavar="N",
+        help="fit the owner mix only from N or more typed UEs (default %(default)s)",
+    )
+    fit.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,6 +364,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from rassim.replay import ReadOptions, read_log
+    from rassim.replay.fit import fit_log, fitted_scenario, scenario_text, write_scenario
+
+    host_memory = _quantity(parse_size, args.host_memory, "--host-memory")
+    page_size = _quantity(parse_size, args.page_size, "--page-size")
+    if host_memory <= 0 or page_size <= 0:
+        raise ConfigError("--host-memory and --page-size must be larger than 0")
+    limit = host_memory
+    if args.address_limit is not None:
+        limit = _quantity(parse_size, args.address_limit, "--address-limit")
+    observed = None
+    if args.observed is not None:
+        observed = _quantity(parse_duration, args.observed, "--observed")
+    log = read_log(args.logs, ReadOptions(address_limit=limit, page_size=page_size))
+    fit = fit_log(log, host_memory, page_size, args.hosts, observed)
+    scenario, comments = fitted_scenario(fit, args.vms_per_host, args.min_typed)
+    write_scenario(args.out, scenario_text(fit, scenario, comments))
+    if not args.quiet:
+        print("\n".join(fit.summary()))
+        print(f"scenario in {args.out}")
+    return 0
+
+
+def _quantity(parse, text: str, option: str):
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{option}: {error}") from None
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -328,6 +421,7 @@ COMMANDS = {
     "trace": cmd_trace,
     "presets": cmd_presets,
     "report": report_command.run,
+    "fit": cmd_fit,
 }
 
 
