@@ -153,7 +153,7 @@ def _sweep_parser(commands) -> None:
 
 
 def _fit_parser(commands) -> None:
-    default = Scenario()
+    default = Scenario.model_validate({})
     fit = commands.add_parser(
         "fit",
         help="fit a scenario to a fleet's error log (rasdaemon databases or a CSV log)",

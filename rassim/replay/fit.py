@@ -21,6 +21,7 @@ from pathlib import Path
 
 import tomli_w
 
+from rassim.config import validate
 from rassim.errors import ConfigError
 from rassim.replay.log import ErrorLog
 from rassim.replay.pagetypes import Placement, placement
@@ -184,8 +185,8 @@ def fit_log(
 
 def fitted_scenario(fit: Fit, vms_per_host: int, min_typed: int) -> tuple[Scenario, dict]:
     """The fitted scenario and a comment for each key it sets (``section.key``)."""
-    base = Scenario.model_validate({"fleet": {"vms_per_host": vms_per_host}})
-    default_mix = _default_mix(base)
+    default = Scenario.model_validate({})
+    default_mix = _default_mix(default)
     use_log = fit.typed >= min_typed
     shares = {s.name: s.share for s in fit.mix} if use_log else default_mix
     comments = {
@@ -207,11 +208,11 @@ def fitted_scenario(fit: Fit, vms_per_host: int, min_typed: int) -> tuple[Scenar
         else f"default owner mix kept ({fit.typed} typed UE(s), fewer than --min-typed "
         f"{min_typed}), scaled to this memory"
     )
-    sized = _sized(base, fit.host_memory, shares)
+    sized = _sized(default, fit.host_memory, vms_per_host, shares)
     if sized is None and use_log:
         sizing = "the log's owner mix leaves the guests no room; default owner mix kept"
         shares = default_mix
-        sized = _sized(base, fit.host_memory, shares)
+        sized = _sized(default, fit.host_memory, vms_per_host, shares)
     if sized is None:
         raise ConfigError(
             f"{format_size(fit.host_memory)} cannot hold {vms_per_host} VM(s) of the default "
@@ -232,23 +233,24 @@ def fitted_scenario(fit: Fit, vms_per_host: int, min_typed: int) -> tuple[Scenar
         },
         "guest": {"memory": guest_memory},
     }
-    scenario = Scenario.model_validate(data)
-    return scenario, comments
+    return validate(data, "rassim fit"), comments
 
 
-def _default_mix(base: Scenario) -> dict[str, float]:
-    """Host-level owner shares of ``base``'s memory map."""
-    m, vms = base.memory, base.fleet.vms_per_host
+def _default_mix(default: Scenario) -> dict[str, float]:
+    """Host-level owner shares of the default scenario's memory map."""
+    m, vms = default.memory, default.fleet.vms_per_host
     kernel = (m.host_kernel + vms * m.stage2_per_vm) / m.host_memory
-    mapped = vms * (base.guest.memory + m.vmm_per_vm) / m.host_memory
+    mapped = vms * (default.guest.memory + m.vmm_per_vm) / m.host_memory
     return {"host kernel": kernel, "VMM and guest RAM": mapped, "free": 1 - kernel - mapped}
 
 
-def _sized(base: Scenario, host_memory: int, shares: dict[str, float]) -> tuple[int, int] | None:
-    """``memory.host_kernel`` and ``guest.memory`` giving ``shares`` of ``host_memory``
-    (stage 2 and VMM memory per VM as in ``base``), or None if the guests get no room."""
-    m, vms = base.memory, base.fleet.vms_per_host
-    backing = parse_size(base.guest.backing_page)
+def _sized(
+    default: Scenario, host_memory: int, vms: int, shares: dict[str, float]
+) -> tuple[int, int] | None:
+    """``memory.host_kernel`` and ``guest.memory`` giving ``shares`` of ``host_memory`` to
+    ``vms`` VMs (stage 2 and VMM memory per VM as by default), or None if they get no room."""
+    m = default.memory
+    backing = parse_size(default.guest.backing_page)
     host_kernel = max(0, _floor(shares["host kernel"] * host_memory - vms * m.stage2_per_vm, MiB))
     room = host_memory - host_kernel - vms * (m.stage2_per_vm + m.vmm_per_vm)
     per_vm = min(shares["VMM and guest RAM"] * host_memory / vms - m.vmm_per_vm, room / vms)

@@ -66,11 +66,11 @@ def fleet_dir(tmp_path: Path) -> Path:
 def test_fit_writes_a_scenario_that_runs(fleet_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "fitted.toml"
     args = ["fit", str(fleet_dir), "--out", str(out), "--host-memory", "256GiB"]
-    assert main([*args, "--observed", "60d", "--vms-per-host", "2"]) == 0
+    assert main([*args, "--observed", "60d", "--vms-per-host", "8"]) == 0
     printed = capsys.readouterr().out
     assert "UEs:" in printed and "Exposure: 3 host(s) x 256GiB x 1440 h" in printed
     scenario = load_scenario(out)
-    assert scenario.fleet.hosts == 3 and scenario.fleet.vms_per_host == 2
+    assert scenario.fleet.hosts == 3 and scenario.fleet.vms_per_host == 8
     assert main(["validate", str(out)]) == 0
     assert main([*args, "--quiet"]) == 0  # rewriting its own file
     assert capsys.readouterr().out.strip() == f"{out}: ok"
@@ -92,6 +92,7 @@ def test_fit_refuses_to_overwrite_a_users_file(fleet_dir: Path, tmp_path: Path, 
         (["--observed", "3 fortnights"], "--observed:"),
         (["--hosts", "2"], "fewer than the 3 hosts"),
         (["--host-memory", "2GiB"], "cannot hold 4 VM(s)"),
+        (["--vms-per-host", "1000"], "cannot hold 1000 VM(s)"),
     ],
 )
 def test_fit_bad_options(fleet_dir: Path, tmp_path: Path, capsys, extra, expected) -> None:
