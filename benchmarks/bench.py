@@ -1,31 +1,97 @@
-"""rassim performance targets (issue 8), measured side by side with raw SimPy.
+"""rassim's performance, measured side by side with a baseline commit in one run.
 
-Run as ``python benchmarks/bench.py``: one line per figure with the measured value, the
-target and their ratio; exits non-zero if a target is missed. ``--quick`` shrinks every
-workload (for a smoke test; targets are still checked, as ratios).
+    python benchmarks/bench.py                    # every figure, 3 rounds, baseline 5a18884
+    python benchmarks/bench.py --quick            # smaller workloads (a smoke test)
+    python benchmarks/bench.py --only propagation,fleet --rounds 5 --baseline abc1234
+
+The baseline is a git worktree of an older commit (``benchmarks/baseline.py``). Each
+figure is measured in fresh child interpreters, the baseline's and the current code's
+alternating round after round, and the best of the rounds is kept for each: this
+machine is shared, and interleaving plus best-of-N cancels most of the load noise.
+The workloads are the scenarios in ``benchmarks/scenarios/``, written out in full.
+
+One line per figure: the baseline's value, the current code's, current / baseline, and
+the target of issue 8 where one exists. Exits non-zero if the current code is more than
+10% slower than the baseline on propagation or fleet time, or misses a target.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import simpy
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCENARIOS = HERE / "scenarios"
+TOLERANCE = 1.10  # the current code may be at most 10% slower on the guarded figures
 
-import rassim
-from rassim.scenario import Scenario
 
-Result = tuple[str, float, float, str, bool]  # name, value, target, unit, higher is better
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    target: float | None = None  # issue 8's absolute target, if any
+    guarded: bool = False  # at most TOLERANCE worse than the baseline
+
+
+FIGURES = {
+    "propagation": [
+        Figure("ue_per_s", "propagation: consumed UEs per second", "UE/s", True, guarded=True),
+        Figure("hops_per_ue", "propagation: hops per consumed UE", "hops", False),
+        Figure("raw_per_s", "propagation: raw SimPy timeouts per second", "/s", True),
+        Figure("ratio", "propagation: model hops/s over raw SimPy timeouts/s", "", True, 0.5),
+    ],
+    "sweep": [
+        Figure("one_worker_s", "sweep: 16 points on 1 worker", "s", False),
+        Figure("speedup", "sweep: speed-up of 2 workers over 1", "x", True, 1.8),
+    ],
+    "fleet": [
+        Figure("wall_s", "fleet: wall time", "s", False, 60.0, guarded=True),
+        Figure("peak_gib", "fleet: peak memory (parent + workers x largest)", "GiB", False, 4.0),
+    ],
+    "quiet": [Figure("ten_over_one", "no errors: 10 years over 1 year", "x", False, 2.0)],
+}
+
+
+# -- the workloads (run in a child interpreter, against whichever rassim it imports) -----
+def scenario(name: str, **changes: Any):
+    """A benchmark scenario, with top-level or dotted-key ``changes``."""
+    from rassim import Scenario
+
+    data = tomllib.loads((SCENARIOS / f"{name}.toml").read_text())
+    for key, value in changes.items():
+        *sections, last = key.split("__")
+        node = data
+        for section in sections:
+            node = node[section]
+        node[last] = value
+    return Scenario.model_validate(data)
+
+
+def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    started = time.perf_counter()
+    value = run()
+    return time.perf_counter() - started, value
 
 
 def raw_simpy_rate(timeouts: int) -> float:
     """Timeouts per second of a bare SimPy process loop."""
+    import simpy
 
     def loop(env: simpy.Environment):
         for _ in range(timeouts):
@@ -33,105 +99,46 @@ def raw_simpy_rate(timeouts: int) -> float:
 
     env = simpy.Environment()
     env.process(loop(env))
-    gc.collect()
-    started = time.perf_counter()
-    env.run()
-    return timeouts / (time.perf_counter() - started)
+    wall, _ = _timed(env.run)
+    return timeouts / wall
 
 
-def propagation_scenario(ues: int) -> Scenario:
-    """One host; exit_to_user + inject; every UE consumed once by a guest process (EL0),
-    the process killed, the transient page rewritten: a clean per-UE pipeline."""
-    hours = 24
-    return Scenario.model_validate(
-        {
-            "duration": f"{hours}h",
-            "record_hops": True,
-            "fleet": {"hosts": 1, "vms_per_host": 4},
-            "memory": {
-                "ue_rate": ues / 512 / hours,
-                "p_permanent": 0.0,
-                "scrub_period": "0s",
-                "host_kernel": "0B",
-                "stage2_per_vm": "0B",
-                "vmm_per_vm": "0B",
-                "access": {"guest_anon": {"access_rate": 3600.0, "p_kernel": 0.0}},
-            },
-            "cpu": {"p_sync": 1.0},
-            "firmware": {"first": False},
-            "hypervisor": {"policy": "exit_to_user"},
-            "vmm": {"sea_exit": "inject"},
-            "guest": {"memory": "128GiB", "memory_map": {"guest_anon": 1.0}},
-        }
-    )
+def measure_propagation(scale: int, workers: int) -> dict[str, float]:
+    import rassim
 
-
-def bench_propagation(ues: int, repeats: int = 3) -> list[Result]:
-    """The model and raw SimPy, each timed ``repeats`` times (best kept: this machine's
-    speed varies by tens of percent from one second to the next)."""
-    scenario = propagation_scenario(ues)
-    walls = []
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        result = rassim.simulate(scenario, seed=1)
-        walls.append(time.perf_counter() - started)
-    wall = min(walls)
+    base = scenario("propagation")
+    rate = f"{base.memory.ue_rate / scale!r}/GiB/h"
+    propagation = scenario("propagation", memory__ue_rate=rate)
+    wall, result = _timed(lambda: rassim.simulate(propagation, seed=1))
     consumed = int(result.ues["consumptions"].gt(0).sum())
-    hops_per_ue = len(result.hops) / consumed
-    model_rate = len(result.hops) / wall
-    raw_rate = max(raw_simpy_rate(len(result.hops)) for _ in range(repeats))
-    return [
-        ("propagation: consumed UEs per second", consumed / wall, 0, "UE/s", True),
-        ("propagation: hops per UE", hops_per_ue, 0, "hops", True),
-        ("propagation: raw SimPy timeouts per second", raw_rate, 0, "events/s", True),
-        ("propagation: model hops/s over raw SimPy events/s", model_rate / raw_rate, 0.5, "", True),
-    ]
+    raw = raw_simpy_rate(len(result.hops))
+    return {
+        "ue_per_s": consumed / wall,
+        "hops_per_ue": len(result.hops) / consumed,
+        "raw_per_s": raw,
+        "ratio": len(result.hops) / wall / raw,
+    }
 
 
-def fleet_scenario(hosts: int, duration: str, rate_free: bool = False) -> Scenario:
-    return Scenario.model_validate(
-        {
-            "duration": duration,
-            "record_hops": False,
-            "fleet": {"hosts": hosts, "vms_per_host": 8},
-            "memory": {
-                "source": "faults",
-                "acceleration": 0 + 1e-300 if rate_free else 100,
-            },
-            "guest": {"memory": "56GiB"},
-        }
-    )
+def measure_fleet(scale: int, workers: int) -> dict[str, float]:
+    import rassim
 
-
-def _timed(run: Callable[[], object]) -> float:
-    gc.collect()
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
-
-
-def bench_fleet(hosts: int, workers: int) -> list[Result]:
-    """The fleet on ``workers`` processes. Peak memory counts this process plus ``workers``
-    times the largest worker (each worker's max RSS, as the kernel reports it)."""
-    scenario = fleet_scenario(hosts, "365d")
-    wall = _timed(lambda: rassim.simulate(scenario, seed=1, workers=workers))
+    hosts = scenario("fleet").fleet.hosts // scale
+    fleet = scenario("fleet", fleet__hosts=hosts)
+    wall, _ = _timed(lambda: rassim.simulate(fleet, seed=1, workers=workers))
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if workers > 1 else 0
-    peak_gib = (own + workers * child) / 2**20
-    one = _timed(lambda: rassim.simulate(fleet_scenario(hosts // 10, "365d", True), seed=1))
-    ten = _timed(lambda: rassim.simulate(fleet_scenario(hosts // 10, "3650d", True), seed=1))
-    return [
-        (
-            f"fleet {hosts} hosts x 8 VMs, 1 year at 100x, {workers} workers: wall",
-            wall,
-            60.0,
-            "s",
-            False,
-        ),
-        ("fleet: peak memory (all processes, max RSS)", peak_gib, 4.0, "GiB", False),
-        ("no errors: 10 years over 1 year", ten / one, 2.0, "x", False),
-    ]
+    return {"wall_s": wall, "peak_gib": (own + workers * child) / 2**20}
+
+
+def measure_quiet(scale: int, workers: int) -> dict[str, float]:
+    import rassim
+
+    hosts = scenario("fleet-quiet").fleet.hosts // scale
+    one, _ = _timed(lambda: rassim.simulate(scenario("fleet-quiet", fleet__hosts=hosts), seed=1))
+    ten_years = scenario("fleet-quiet", fleet__hosts=hosts, duration="3650d")
+    ten, _ = _timed(lambda: rassim.simulate(ten_years, seed=1))
+    return {"ten_over_one": ten / one}
 
 
 SWEEP_EXPERIMENT = """
@@ -157,54 +164,117 @@ values = [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0]
 """
 
 
-def bench_sweep(duration: str, hosts: int) -> list[Result]:
+def measure_sweep(scale: int, workers: int) -> dict[str, float]:
     """The same 16-point sweep on 1 and on 2 local workers (fresh output each time). Runs
     last a few seconds each, as in real sweeps, so the pool's start-up does not dominate."""
-    from rassim.sweep.execute import sweep
-    from rassim.sweep.experiment import load_experiment
+    try:
+        from rassim.sweep.execute import sweep
+        from rassim.sweep.experiment import load_experiment
+    except ImportError:  # before the sweep package (baselines up to 5a18884)
+        from rassim.experiment import load_experiment  # type: ignore[no-redef]
 
+        from rassim.sweep import sweep  # type: ignore[no-redef,attr-defined]
+
+    duration, hosts = ("3d", 4) if scale > 1 else ("90d", 8)
     walls = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
         path.write_text(SWEEP_EXPERIMENT.format(duration=duration, hosts=hosts))
         experiment = load_experiment(path, [], None, None)
-        for workers in (1, 2):
-            started = time.perf_counter()
-            sweep(experiment, Path(tmp) / f"out{workers}", workers, progress=False)
-            walls[workers] = time.perf_counter() - started
-    return [
-        ("sweep: 16 points on 1 worker", walls[1], 0, "s", False),
-        ("sweep: speed-up of 2 workers over 1", walls[1] / walls[2], 1.8, "x", True),
-    ]
+        for count in (1, 2):
+            walls[count], _ = _timed(
+                lambda c=count: sweep(experiment, Path(tmp) / f"out{c}", c, progress=False)
+            )
+    return {"one_worker_s": walls[1], "speedup": walls[1] / walls[2]}
 
 
-def report(results: list[Result]) -> bool:
+MEASURE = {
+    "propagation": measure_propagation,
+    "sweep": measure_sweep,
+    "fleet": measure_fleet,
+    "quiet": measure_quiet,
+}
+
+
+# -- the side-by-side driver -------------------------------------------------------------
+def run_child(group: str, checkout: Path, scale: int, workers: int) -> dict[str, float]:
+    """``group``'s figures from a fresh interpreter importing rassim from ``checkout``."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", group]
+    command += ["--scale", str(scale), "--workers", str(workers)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{group} on {checkout} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def best(figure: Figure, values: list[float]) -> float:
+    return max(values) if figure.higher_is_better else min(values)
+
+
+def side_by_side(groups: list[str], baseline: str, rounds: int, scale: int, workers: int) -> bool:
+    from baseline import worktree
+
+    checkouts = {"baseline": worktree(baseline), "current": ROOT}
+    print(f"baseline {baseline} ({checkouts['baseline']}) against {ROOT}; best of {rounds}")
+    print(f"{'figure':<56} {'baseline':>11} {'current':>11} {'cur/base':>9}  target")
     ok = True
-    for name, value, target, unit, higher in results:
-        if target:
-            ratio = value / target if higher else target / value
-            met = ratio >= 1
-            ok &= met
-            verdict = f"target {'>=' if higher else '<='} {target:g}{unit}: ratio {ratio:.2f} "
-            verdict += "ok" if met else "MISSED"
-        else:
-            verdict = ""
-        print(f"{name:<58} {value:>12.4g} {unit:<8} {verdict}")
+    for group in groups:
+        seen: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
+        for _ in range(rounds):
+            for name, checkout in checkouts.items():
+                seen[name].append(run_child(group, checkout, scale, workers))
+        for figure in FIGURES[group]:
+            old = best(figure, [r[figure.key] for r in seen["baseline"]])
+            new = best(figure, [r[figure.key] for r in seen["current"]])
+            ok &= _print(figure, old, new)
+    return ok
+
+
+def _print(figure: Figure, old: float, new: float) -> bool:
+    ratio = new / old if old else float("nan")
+    verdicts, ok = [], True
+    if figure.target is not None:
+        met = new >= figure.target if figure.higher_is_better else new <= figure.target
+        sign = ">=" if figure.higher_is_better else "<="
+        verdicts.append(f"{sign} {figure.target:g}{figure.unit} {'ok' if met else 'MISSED'}")
+        ok &= met
+    if figure.guarded:
+        slower = 1 / ratio if figure.higher_is_better else ratio
+        held = slower <= TOLERANCE
+        verdicts.append(f"within 10% of baseline {'ok' if held else 'MISSED'}")
+        ok &= held
+    values = f"{old:>11.4g} {new:>11.4g} {ratio:>9.3f}"
+    print(
+        f"{figure.label + (f' ({figure.unit})' if figure.unit else ''):<56} {values}  "
+        + "; ".join(verdicts)
+    )
     return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small workloads (smoke test)")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="processes for the fleet run (default 2)"
-    )
+    parser.add_argument("--quick", action="store_true", help="workloads / 10 (smoke test)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (best kept)")
+    parser.add_argument("--baseline", default=None, help="baseline commit (default 5a18884)")
+    parser.add_argument("--only", default=",".join(FIGURES), help="comma-separated groups")
+    parser.add_argument("--workers", type=int, default=2, help="processes for the fleet")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--scale", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(MEASURE[args.child](args.scale, args.workers)))
+        return 0
+    sys.path.insert(0, str(HERE))
+    from baseline import DEFAULT
+
+    groups = [g.strip() for g in args.only.split(",") if g.strip()]
+    unknown = sorted(set(groups) - set(FIGURES))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
     scale = 10 if args.quick else 1
-    results = bench_propagation(20_000 // scale)
-    results += bench_sweep("3d", 4) if args.quick else bench_sweep("90d", 8)
-    results += bench_fleet(10_000 // scale, args.workers)
-    return 0 if report(results) else 1
+    ok = side_by_side(groups, args.baseline or DEFAULT, args.rounds, scale, args.workers)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
