@@ -7,6 +7,6 @@ for experiment in experiments/*.toml; do
     name=$(basename "$experiment" .toml)
     rassim sweep "$experiment" --out "results/$name" --quiet "$@"
 done
-rassim run --preset qemu-ras --set duration=2d --set memory.ue_rate=1e-3/GiB/h -r 2 \
+rassim run --preset qemu-ras --set duration=2d --set memory.acceleration=300000 -r 2 \
     --out results/trace-qemu-ras
 rassim report results --out results/report

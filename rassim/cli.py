@@ -426,11 +426,19 @@ COMMANDS = {
 
 
 def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: float) -> str:
-    return (
+    header = (
         f"{label}: {args.replications} replication(s), seed {args.seed}, "
         f"{format_duration(scenario.duration)} simulated on {scenario.fleet.hosts} host(s) x "
         f"{scenario.fleet.vms_per_host} VM(s), {wall:.1f} s wall"
     )
+    acceleration = scenario.memory.acceleration
+    if acceleration != 1:
+        header += (
+            f"\nerror rates x{acceleration:g} (memory.acceleration): about {acceleration:g} "
+            "times the UEs a field fleet sees in that time; divide per-time counts by it "
+            "(docs/calibration.md)"
+        )
+    return header
 
 
 def format_table(columns: dict[str, list[dict[str, Any]]]) -> str:

@@ -4,7 +4,9 @@
 takes a nested dict such as a parsed TOML file. Sections are named after the layers.
 Times are written with units ("50us", "24h") and held as integer nanoseconds; sizes are
 written "4KiB" and held as bytes; latencies are distributions ("exp(50us)"). Values the
-sources do not give are marked *assumption* and stay parameters (MODEL.md).
+sources do not give are marked *assumption* and stay parameters (MODEL.md). Every key
+that sets a rate or a share names its source (``json_schema_extra={"source": ...}``, a
+citation or "assumption: ..."); docs/calibration.md sets the defaults against field data.
 """
 
 from __future__ import annotations
@@ -79,7 +81,12 @@ class Section(BaseModel):
 
 class FleetConfig(Section):
     hosts: int = Field(1, ge=1, description="hosts in the fleet")
-    vms_per_host: int = Field(4, ge=1, description="VMs on each host")
+    vms_per_host: int = Field(
+        4,
+        ge=1,
+        description="VMs on each host",
+        json_schema_extra={"source": "assumption: four large VMs fill a 512 GiB host"},
+    )
 
 
 class PlatformConfig(Section):
@@ -93,12 +100,22 @@ class PlatformConfig(Section):
     )
 
 
+ACCESS_SOURCE = (
+    "assumption: no public per-page access data; reads per page-hour by owner class "
+    "(docs/calibration.md)"
+)
+
+
 class OwnerAccess(Section):
     """How often a page of one owner class is read, and from which exception level."""
 
-    access_rate: PerHour = Field(description="reads of one page per hour")
+    access_rate: PerHour = Field(
+        description="reads of one page per hour", json_schema_extra={"source": ACCESS_SOURCE}
+    )
     p_kernel: Probability = Field(
-        0.0, description="share of guest reads made by the guest kernel (EL1), e.g. copies"
+        0.0,
+        description="share of guest reads made by the guest kernel (EL1), e.g. copies",
+        json_schema_extra={"source": "assumption: no public data on who reads a guest page"},
     )
 
 
@@ -140,12 +157,29 @@ class FaultMode(StrEnum):
     MULTI_RANK = "multi_rank"
 
 
+FIT_SOURCE = (
+    "Sridharan & Liberty, SC'12 (Jaguar, DDR2): FIT per DRAM device by fault mode, as coded "
+    "in AMD FaultSim src/main.cpp (FM_JAGUAR)"
+)
+
+
 class FaultRate(Section):
     """One fault mode: FIT per device (failures per 10^9 device-hours) and footprint."""
 
-    transient: PerHour = Field(description="FIT, transient faults")
-    permanent: PerHour = Field(description="FIT, permanent faults")
-    pages: int = Field(ge=1, description="pages one uncorrected fault poisons (assumption)")
+    transient: PerHour = Field(
+        description="FIT, transient faults", json_schema_extra={"source": FIT_SOURCE}
+    )
+    permanent: PerHour = Field(
+        description="FIT, permanent faults", json_schema_extra={"source": FIT_SOURCE}
+    )
+    pages: int = Field(
+        ge=1,
+        description="pages one uncorrected fault poisons",
+        json_schema_extra={
+            "source": "assumption: geometry allows far more (a bank spans 2^16 rows); field "
+            "UE counts per DIMM are small (docs/calibration.md)"
+        },
+    )
 
 
 DEFAULT_FAULTS: dict[FaultMode, FaultRate] = {
@@ -175,34 +209,121 @@ class Injection(Section):
     )
 
 
+GEOMETRY_SOURCE = (
+    "assumption: DRAM geometry as in AMD FaultSim's DIMM model; only chipkill's overlap "
+    "test uses it"
+)
+RASDAEMON_SOURCE = "rasdaemon misc/rasdaemon.env: PAGE_CE_THRESHOLD=50, PAGE_CE_REFRESH_CYCLE=24h"
+
+
 class MemoryConfig(Section):
     source: Literal["ue_rate", "faults"] = Field(
         "ue_rate", description="UEs from a direct rate, or from DRAM faults through ECC"
     )
     ue_rate: RatePerGiBHour = Field(
-        1e-5, description="UEs per GiB of host memory per hour ('1e-5/GiB/h' or a number)"
+        3e-9,
+        description="UEs per GiB of host memory per hour ('3e-9/GiB/h' or a number)",
+        json_schema_extra={
+            "source": "Schroeder, Pinheiro & Weber, SIGMETRICS'09, Table 1: 1.29% of machines "
+            "see a UE per year; 3e-9/GiB/h gives 1.34% of 512 GiB hosts (docs/calibration.md)"
+        },
     )
-    p_permanent: Probability = Field(0.71, description="permanent share, ue_rate source")
+    p_permanent: Probability = Field(
+        0.71,
+        description="permanent share, ue_rate source",
+        json_schema_extra={
+            "source": "Sridharan & Liberty, SC'12 FITs (AMD FaultSim): 46.9 of 66.1 FIT per "
+            "device are permanent faults"
+        },
+    )
     acceleration: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="multiplies every fault and UE rate"
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="multiplies every fault and UE rate",
+        json_schema_extra={
+            "source": "1 = field rates (docs/calibration.md); above 1 is a stress study, and "
+            "reports say so"
+        },
     )
-    ecc: Literal["secded", "chipkill"] = "secded"
-    faults: dict[FaultMode, FaultRate] = Field(default_factory=lambda: dict(DEFAULT_FAULTS))
-    device_capacity: Size = Field("2GiB", description="one DRAM device (16 Gb)")
-    data_devices_per_rank: int = Field(16, ge=1, description="x4 devices carrying data")
-    devices_per_rank: int = Field(18, ge=1, description="x4 devices incl. ECC")
-    banks: int = Field(16, ge=1)
-    rows: int = Field(65536, ge=1)
-    columns: int = Field(1024, ge=1)
+    ecc: Literal["secded", "chipkill"] = Field(
+        "chipkill",
+        description="ECC of the DRAM faults source (chipkill: x4 single-device correction)",
+        json_schema_extra={
+            "source": "Dell PowerEdge YX4X memory RAS paper: Advanced ECC (x4 single-device "
+            "correction) enabled by default on Xeon SP and EPYC; HPE ProLiant DL388e Gen8 user "
+            "guide p. 60: Advanced ECC is the default"
+        },
+    )
+    faults: dict[FaultMode, FaultRate] = Field(
+        default_factory=lambda: dict(DEFAULT_FAULTS),
+        description="fault modes: FIT per device and footprint",
+        json_schema_extra={"source": FIT_SOURCE},
+    )
+    device_capacity: Size = Field(
+        "2GiB",
+        description="one DRAM device (16 Gb)",
+        json_schema_extra={"source": "assumption: 16 Gb devices, common in DDR4/DDR5 RDIMMs"},
+    )
+    data_devices_per_rank: int = Field(
+        16,
+        ge=1,
+        description="x4 devices carrying data",
+        json_schema_extra={"source": "a 64-bit data bus of x4 devices"},
+    )
+    devices_per_rank: int = Field(
+        18,
+        ge=1,
+        description="x4 devices incl. ECC",
+        json_schema_extra={"source": "a 72-bit ECC bus of x4 devices (8 check bits)"},
+    )
+    ranks_per_dimm: int = Field(
+        2,
+        ge=1,
+        description="ranks on one DIMM (counts DIMMs in docs/calibration.md)",
+        json_schema_extra={"source": "assumption: 64 GiB RDIMMs of two x4 ranks"},
+    )
+    banks: int = Field(16, ge=1, json_schema_extra={"source": GEOMETRY_SOURCE})
+    rows: int = Field(65536, ge=1, json_schema_extra={"source": GEOMETRY_SOURCE})
+    columns: int = Field(1024, ge=1, json_schema_extra={"source": GEOMETRY_SOURCE})
     predictive_offline: bool = Field(False, description="soft-offline after N CEs (rasdaemon)")
-    ce_threshold: int = Field(50, ge=1, description="CEs within ce_window that offline a page")
-    ce_window: Duration = "24h"
-    scrub_period: Duration = Field("24h", description="patrol scrub period; 0 disables")
-    host_memory: Size = "512GiB"
-    host_kernel: Size = Field("16GiB", description="host kernel memory, KVM included")
-    stage2_per_vm: Size = Field("32MiB", description="stage-2 page tables of one VM")
-    vmm_per_vm: Size = Field("512MiB", description="VMM private memory of one VM")
-    access: dict[Owner, OwnerAccess] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
+    ce_threshold: int = Field(
+        50,
+        ge=1,
+        description="CEs within ce_window that offline a page",
+        json_schema_extra={"source": RASDAEMON_SOURCE},
+    )
+    ce_window: Duration = Field("24h", json_schema_extra={"source": RASDAEMON_SOURCE})
+    scrub_period: Duration = Field(
+        "24h",
+        description="patrol scrub period; 0 disables",
+        json_schema_extra={"source": "assumption: one full patrol-scrub pass a day"},
+    )
+    host_memory: Size = Field(
+        "512GiB",
+        description="memory of one host (UEs per host scale with it)",
+        json_schema_extra={"source": "assumption: a two-socket virtualization host, 8 x 64 GiB"},
+    )
+    host_kernel: Size = Field(
+        "16GiB",
+        description="host kernel memory, KVM included",
+        json_schema_extra={"source": "assumption: about 3% of host memory"},
+    )
+    stage2_per_vm: Size = Field(
+        "32MiB",
+        description="stage-2 page tables of one VM",
+        json_schema_extra={"source": "assumption: mostly block-mapped guest RAM"},
+    )
+    vmm_per_vm: Size = Field(
+        "512MiB",
+        description="VMM private memory of one VM",
+        json_schema_extra={"source": "assumption: a QEMU process's own memory"},
+    )
+    access: dict[Owner, OwnerAccess] = Field(
+        default_factory=lambda: dict(DEFAULT_ACCESS),
+        description="reads per page-hour and kernel share, by owner class",
+        json_schema_extra={"source": ACCESS_SOURCE},
+    )
     injections: tuple[Injection, ...] = ()
 
     @field_validator("access", "faults", mode="before")
@@ -228,18 +349,36 @@ class MemoryConfig(Section):
         return self
 
     @property
+    def rank_bytes(self) -> int:
+        """Data held by one rank."""
+        return self.device_capacity * self.data_devices_per_rank
+
+    @property
     def ranks(self) -> int:
         """Ranks needed for ``host_memory`` (at least one)."""
-        per_rank = self.device_capacity * self.data_devices_per_rank
-        return max(1, -(-self.host_memory // per_rank))
+        return max(1, -(-self.host_memory // self.rank_bytes))
+
+    @property
+    def dimms(self) -> int:
+        """DIMMs holding ``ranks`` (at least one)."""
+        return -(-self.ranks // self.ranks_per_dimm)
 
 
 class CpuConfig(Section):
-    p_sync: Probability = Field(0.95, description="consumption raises an SEA, not an SError")
-    p_fnv: Probability = Field(0.0, description="FAR not valid (ESR.FnV) on an SEA")
+    p_sync: Probability = Field(
+        0.95,
+        description="consumption raises an SEA, not an SError",
+        json_schema_extra={"source": "assumption: MODEL 4 gives 0.95"},
+    )
+    p_fnv: Probability = Field(
+        0.0,
+        description="FAR not valid (ESR.FnV) on an SEA",
+        json_schema_extra={"source": "assumption: RAS CPUs report the faulting address"},
+    )
     serror_aet: dict[Literal["UC", "UEU", "UEO", "UER", "CE"], float] = Field(
         default_factory=lambda: {"UER": 0.6, "UEU": 0.2, "UEO": 0.1, "UC": 0.1},
-        description="weights of the SError AET severities (assumption)",
+        description="weights of the SError AET severities",
+        json_schema_extra={"source": "assumption: no public data on SError severities"},
     )
     access_latency: Latency = Field("100ns", description="memory read to abort taken")
 
@@ -253,8 +392,16 @@ class CpuConfig(Section):
 class FirmwareConfig(Section):
     first: bool = Field(True, description="external aborts go to EL3 first (SCR_EL3.EA=1)")
     ghes_sea: bool = Field(True, description="platform has a GHES source with SEA notify")
-    p_record: Probability = Field(0.9, description="EL3 leaves a usable CPER (assumption)")
-    p_fatal: Probability = Field(0.0, description="EL3 marks a consumed UE fatal")
+    p_record: Probability = Field(
+        0.9,
+        description="EL3 leaves a usable CPER",
+        json_schema_extra={"source": "assumption: firmware records most errors it handles"},
+    )
+    p_fatal: Probability = Field(
+        0.0,
+        description="EL3 marks a consumed UE fatal",
+        json_schema_extra={"source": "assumption: firmware-first marks consumed UEs recoverable"},
+    )
     latency: Latency = Field("50us", description="EL3 handling, 10us-1ms (assumption)")
 
 
@@ -267,7 +414,9 @@ class HypervisorConfig(Section):
     )
     memory_failure: Latency = Field("20us", description="ghes_do_proc + memory_failure")
     p_mf_failed: Probability = Field(
-        0.0, description="memory_failure() fails on a guest RAM page (MF_FAILED)"
+        0.0,
+        description="memory_failure() fails on a guest RAM page (MF_FAILED)",
+        json_schema_extra={"source": "assumption: guest RAM pages are LRU/anonymous, handled"},
     )
 
 
@@ -283,7 +432,11 @@ class VmmConfig(Section):
 
 
 class GuestConfig(Section):
-    memory: Size = "112GiB"
+    memory: Size = Field(
+        "112GiB",
+        description="guest RAM of one VM",
+        json_schema_extra={"source": "assumption: four VMs fill a 512 GiB host"},
+    )
     backing_page: Literal["4KiB", "2MiB", "1GiB"] = "4KiB"
     vcpus: int = Field(4, ge=1)
     processes: int = Field(8, ge=1)
@@ -291,14 +444,32 @@ class GuestConfig(Section):
     oops_limit: int = Field(
         10_000, ge=0, description="oopses per boot before a panic (kernel.oops_limit); 0: none"
     )
-    p_interrupt: Probability = Field(0.1, description="kernel consumption in IRQ context")
-    p_handles_sigbus: Probability = Field(0.0, description="process survives BUS_MCEERR_AR")
+    p_interrupt: Probability = Field(
+        0.1,
+        description="kernel consumption in IRQ context",
+        json_schema_extra={"source": "assumption: a small share of kernel time is in IRQs"},
+    )
+    p_handles_sigbus: Probability = Field(
+        0.0,
+        description="process survives BUS_MCEERR_AR",
+        json_schema_extra={"source": "assumption: ordinary processes do not handle SIGBUS"},
+    )
     reboot_time: Duration = Field("60s", description="guest panic to running (assumption)")
     process_restart: Duration = Field("5s", description="a killed process is back after")
     work_unit: Duration = Field("1min", description="work is committed every work_unit")
-    work_rate: float = Field(1.0, gt=0, allow_inf_nan=False, description="work per second")
+    work_rate: float = Field(
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="work per second",
+        json_schema_extra={"source": "assumption: work counted in process-seconds"},
+    )
     ack: Latency = Field("50us", description="GHES record processed to Read Ack")
-    memory_map: dict[Owner, float] = Field(default_factory=lambda: dict(DEFAULT_GUEST_MAP))
+    memory_map: dict[Owner, float] = Field(
+        default_factory=lambda: dict(DEFAULT_GUEST_MAP),
+        description="shares of guest RAM by owner class",
+        json_schema_extra={"source": "assumption: no public data on guest memory maps"},
+    )
 
     @model_validator(mode="after")
     def _check_map(self) -> GuestConfig:

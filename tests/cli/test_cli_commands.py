@@ -100,6 +100,16 @@ def test_compare_prints_both_policies(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["compare", "--preset", "sea-to-user", *SMALL, "-r", "2"]) == 0
     out = capsys.readouterr().out
     assert "serror_fallback" in out and "exit_to_user" in out
+    assert "memory.acceleration" not in out  # field rates: nothing to say
+
+
+def test_compare_says_when_error_rates_are_accelerated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    accelerated = ["--set", "memory.acceleration=250", "--set", "memory.ue_rate=1e-5/GiB/h"]
+    assert main(["compare", "--preset", "sea-to-user", *SMALL, *accelerated]) == 0
+    header = capsys.readouterr().out.splitlines()[1]
+    assert "error rates x250 (memory.acceleration)" in header
 
 
 @pytest.mark.parametrize(
