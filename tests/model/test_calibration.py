@@ -50,5 +50,5 @@ def test_default_fleet_lands_inside_the_published_ranges() -> None:
 @pytest.mark.parametrize("factor", [1 / 3, 5], ids=["third", "fivefold"])
 def test_the_ranges_reject_a_miscalibrated_ue_rate(factor: float) -> None:
     rate = Scenario().memory.ue_rate * factor
-    figure = _figures(ue_rate=rate)["servers_with_ue"]
+    figure = _figures(ue_rate=f"{rate:g}/GiB/h")["servers_with_ue"]
     assert not figure.consistent, _show(figure)
