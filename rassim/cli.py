@@ -6,14 +6,17 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rassim import __version__
 from rassim.config import ConfigError, load_scenario
+from rassim.interrupts import Terminated, exit_code, terminate_as_interrupt
 from rassim.presets import PRESETS
 from rassim.report import command as report_command
+from rassim.results.outdir import replaced_output
 from rassim.scenario import Scenario
 from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
 
@@ -44,7 +47,7 @@ def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="root random seed (default 0)")
     parser.add_argument(
         "--replications", "-r", type=_positive, default=1, help="independent runs (default 1)"
     )
@@ -67,9 +70,30 @@ def _positive(text: str) -> int:
     return value
 
 
+MAX_SEED = 2**64 - 1
+
+
+def _seed(text: str) -> int:
+    """A seed is a whole number from 0 to 2**64 - 1 (the entropy of a SeedSequence)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**64 - 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line, like every other rassim error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``rassim`` and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rassim",
         description=(
             "Simulate how an uncorrected memory error propagates through an ARM64 "
@@ -83,13 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate one scenario and write its results")
     _scenario_arguments(run)
     _run_arguments(run)
-    run.add_argument("--out", type=Path, default=Path("rassim-out"), help="output directory")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("rassim-out"),
+        help="output directory (default rassim-out); it may only hold an earlier run, "
+        "which is replaced",
+    )
 
     compare = commands.add_parser(
         "compare", help="run a scenario under both KVM policies and print them side by side"
     )
     _scenario_arguments(compare)
     _run_arguments(compare)
+    compare.add_argument(
+        "--out",
+        type=Path,
+        help="also write each policy's run directory (DIR/serror_fallback, "
+        "DIR/exit_to_user) and their report (DIR/report); DIR may only hold an earlier "
+        "comparison, which is replaced",
+    )
 
     validate = commands.add_parser("validate", help="check a scenario file without running it")
     _scenario_arguments(validate)
@@ -139,7 +176,7 @@ def _sweep_parser(commands) -> None:
     sweep.add_argument(
         "--replications", "-r", type=_positive, help="replace the file's replications"
     )
-    sweep.add_argument("--seed", type=int, help="replace the file's seed")
+    sweep.add_argument("--seed", type=_seed, help="replace the file's seed")
     sweep.add_argument(
         "--limit",
         type=_positive,
@@ -215,19 +252,28 @@ def _fit_parser(commands) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rassim`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_usage(sys.stderr)
+        print("rassim: error: give a command (rassim --help lists them)", file=sys.stderr)
+        return 2
+    args.argv = ["rassim", *argv]
     try:
-        return COMMANDS[args.command](args)
+        with terminate_as_interrupt():
+            return COMMANDS[args.command](args)
     except ConfigError as error:
         print(f"rassim: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("rassim: interrupted; earlier results are untouched", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+        print(f"rassim: {what}; earlier results are untouched", file=sys.stderr)
+        return exit_code(interrupt)
+    except OSError as error:  # the disk filled up, a file vanished, ...: not a bug
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"rassim: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
 
 
 def _load(args: argparse.Namespace) -> Scenario:
@@ -248,9 +294,9 @@ def _progress(label: str, total: int):
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
     from rassim.results.replications import run_replications
-    from rassim.results.rundir import staged_directory, write_run
+    from rassim.results.rundir import write_run
 
-    with staged_directory(args.out) as stage:
+    with replaced_output(args.out, "run") as stage:
         started = time.perf_counter()
         results = run_replications(
             scenario,
@@ -259,7 +305,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _progress("run", args.replications),
             workers=args.workers,
         )
-        write_run(stage, results, args.seed, sys.argv)
+        write_run(stage, results, args.seed, args.argv)
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
     print(_header(label, scenario, args, time.perf_counter() - started))
     print(format_table({label: [r.summary for r in results]}))
@@ -269,7 +315,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     base = _load(args)
+    with ExitStack() as stack:
+        stage = None if args.out is None else stack.enter_context(_compare_output(args))
+        columns, wall = _compare(base, args, stage)
+    label = args.preset or (args.scenario.stem if args.scenario else "scenario")
+    print(_header(label, base, args, wall))
+    print(format_table(columns))
+    if args.out is not None:
+        from rassim.report.build import build_report
+
+        build_report(args.out, args.out / "report", args.argv)
+        print(f"results in {args.out}/: a run directory per policy, and report/")
+    return 0
+
+
+def _compare(
+    base: Scenario, args: argparse.Namespace, stage: Path | None
+) -> tuple[dict[str, list[dict[str, Any]]], float]:
+    """Run every arm; with ``stage``, write each arm's run directory into it."""
     from rassim.results.replications import run_replications
+    from rassim.results.rundir import write_run
 
     columns: dict[str, list[dict[str, Any]]] = {}
     started = time.perf_counter()
@@ -285,10 +350,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
         columns[policy] = [r.summary for r in results]
-    label = args.preset or (args.scenario.stem if args.scenario else "scenario")
-    print(_header(label, base, args, time.perf_counter() - started))
-    print(format_table(columns))
-    return 0
+        if stage is not None:
+            (stage / policy).mkdir()
+            write_run(stage / policy, results, args.seed, args.argv, "compare")
+    return columns, time.perf_counter() - started
+
+
+@contextmanager
+def _compare_output(args: argparse.Namespace) -> Iterator[Path]:
+    """``--out DIR``: the arms' run directories and a meta.json naming ``compare``,
+    replacing an earlier comparison whole."""
+    import json
+
+    from rassim.results.outdir import meta_fields
+
+    with replaced_output(args.out, "compare") as stage:
+        yield stage
+        meta = {**meta_fields("compare", args.argv), "seed": args.seed}
+        (stage / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -319,8 +398,6 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from rassim.sweep.experiment import load_experiment
 
-    if args.seed is not None and args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     if args.scheduler is not None and args.workers is not None:
         raise ConfigError("--workers sets the local pool; with --scheduler the cluster decides")
     experiment = load_experiment(args.experiment, args.overrides, args.replications, args.seed)
@@ -336,14 +413,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     workers = args.workers or _cores()
     try:
-        outcome = sweep(experiment, out, workers, args.scheduler, args.limit, not args.quiet)
-    except KeyboardInterrupt:
+        outcome = sweep(
+            experiment, out, workers, args.scheduler, args.limit, not args.quiet, args.argv
+        )
+    except KeyboardInterrupt as interrupt:
+        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         print(
-            f"rassim: interrupted; finished runs are kept in {out}/.runs and earlier "
+            f"rassim: {what}; finished runs are kept in {out}/.runs and earlier "
             "results are untouched; rerun the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return exit_code(interrupt)
     done = f"{experiment.name}: {outcome.computed} run(s) computed"
     if outcome.computed:
         done += f" on {outcome.workers} worker(s) in {outcome.wall_s:.1f} s"

@@ -46,6 +46,8 @@ def load_scenario(
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file (a device or a pipe?)")
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -55,6 +57,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); TOML files are UTF-8"
+        ) from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
 

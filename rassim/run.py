@@ -5,18 +5,21 @@ from __future__ import annotations
 import gc
 import itertools
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import simpy
 
+from rassim.interrupts import as_completed_checked, deferred_interrupts
 from rassim.model.faults import FAULT_COLUMNS, FaultSource
 from rassim.model.host import Host
 from rassim.model.memory import ue_frame
@@ -81,9 +84,7 @@ def simulate(
     if workers == 1 or len(groups) == 1:
         parts = [_simulate_hosts(scenario, seed, group) for group in groups]
     else:
-        context = multiprocessing.get_context("spawn")  # workers are our children: no fork
-        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=context) as pool:
-            parts = list(pool.map(partial(_simulate_hosts, scenario, seed), groups))
+        parts = _in_workers(scenario, seed, groups, workers)
     vms = pd.concat([part.vms for part in parts], ignore_index=True)
     faults = pd.concat([part.faults for part in parts], ignore_index=True)
     panics = sum(part.host_panics for part in parts)
@@ -106,6 +107,45 @@ def simulate(
         summary=summarise(errors, ues, vms, scenario, counts),
         wall_s=time.perf_counter() - started,
     )
+
+
+def _in_workers(
+    scenario: Scenario, seed: int | np.random.SeedSequence, groups: list[range], workers: int
+) -> list[_Part]:
+    """Every group in a pool of spawned processes; the parts in group order. Ctrl-C and
+    SIGTERM are held while the pool is set up and let through between waits, so they
+    never land inside its bookkeeping; pending groups are then cancelled."""
+    context = multiprocessing.get_context("spawn")  # workers are our children: no fork
+    with deferred_interrupts() as held:
+        pool = ProcessPoolExecutor(
+            min(workers, len(groups)), mp_context=context, initializer=worker_setup
+        )
+        try:
+            futures = {
+                pool.submit(_simulate_hosts, scenario, seed, g): i for i, g in enumerate(groups)
+            }
+            parts: dict[int, _Part] = {}
+            for future in as_completed_checked(set(futures), held):
+                parts[futures[future]] = future.result()
+        finally:
+            pool.shutdown(cancel_futures=True)
+    return [parts[i] for i in range(len(groups))]
+
+
+def worker_setup() -> None:
+    """Initializer of a worker process: Ctrl-C and SIGTERM are left to the parent, which
+    stops the pool cleanly (pending work is cancelled, running work finishes), and the
+    worker exits once its parent is gone (it would otherwise wait for work forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()  # the pool's owner, or a forkserver that exits with it
+
+    def watch() -> None:
+        while os.getppid() == parent:  # a dead parent's children are reparented
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rassim-parent-watch", daemon=True).start()
 
 
 @contextmanager

@@ -1,46 +1,40 @@
 """``build_report``: figures (PNG and SVG) and one self-contained ``report.html``.
 
 The report is written into a hidden sibling of the output directory and renamed into
-place when complete, so an interrupted report never leaves a half-written one behind.
+place when complete (:func:`rassim.results.outdir.replaced_output`), so an interrupted
+report never leaves a half-written one behind.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shutil
 from pathlib import Path
 
-from rassim.errors import ConfigError
 from rassim.report.catalog import plan
 from rassim.report.html import Section, Shown, render
 from rassim.report.results import Results, discover
 from rassim.report.series import Unavailable
 from rassim.report.tables import means_table, number
+from rassim.results.outdir import META, meta_fields, replaced_output, written_by
 
 REPORT = "report.html"
 
 
-def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+def build_report(
+    results_dir: str | Path, out_dir: str | Path | None = None, argv: list[str] | None = None
+) -> Path:
     """Draw every figure the results in ``results_dir`` allow and write the report.
 
     ``results_dir`` is a sweep directory, a ``rassim run`` directory, or a directory of
     them (one section each). ``out_dir`` defaults to ``results_dir/report``; an existing
-    one is replaced only if it holds an earlier report. Returns the path of ``report.html``.
+    one is replaced only if it holds an earlier report (:mod:`rassim.results.outdir`).
+    Returns the path of ``report.html``.
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     found = discover(results_dir, skip=out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT).exists())):
-        raise ConfigError(f"{out}: exists and is not a rassim report; choose another --out")
-    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(stage, ignore_errors=True)
-        stage.mkdir()
-    except OSError as error:
-        raise ConfigError(f"{out}: cannot write the report: {error.strerror}") from None
-    try:
+    with replaced_output(out, "report", _earlier_report) as stage:
         sections = []
         for results in found:
             folder = stage if len(found) == 1 else stage / _slug(results.path.name)
@@ -51,15 +45,17 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             else f"rassim report: {results_dir.resolve().name} ({len(found)} experiments)"
         )
         (stage / REPORT).write_text(render(title, sections, str(results_dir)), encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    stage.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+        meta = {**meta_fields("report", argv or []), "results": str(results_dir)}
+        (stage / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out / REPORT
+
+
+def _earlier_report(directory: Path, meta: dict | None) -> bool:
+    """A report of this version (meta.json), or an older one: report.html and figures only."""
+    if meta is not None or not (directory / REPORT).is_file():
+        return written_by(meta, "report")
+    files = (path for path in directory.rglob("*") if not path.is_dir())
+    return all(path.suffix in {".html", ".png", ".svg"} for path in files)
 
 
 def _section(results: Results, folder: Path, stage: Path, single: bool) -> Section:

@@ -26,7 +26,10 @@ def register(subparsers) -> None:
         "--out",
         type=Path,
         metavar="DIR",
-        help="output directory (default RESULTS_DIR/report); an earlier report there is replaced",
+        help=(
+            "output directory (default RESULTS_DIR/report); it may only hold an earlier "
+            "report, which is replaced"
+        ),
     )
     report.set_defaults(handler=run)
 
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``rassim report``; returns the exit code. Bad input raises ConfigError."""
     from rassim.report.build import build_report
 
-    page = build_report(args.results_dir, args.out)
+    page = build_report(args.results_dir, args.out, getattr(args, "argv", None))
     figures = sorted(p.relative_to(page.parent) for p in page.parent.rglob("*.png"))
     print(f"{len(figures)} figure(s) and {page.name} in {page.parent}/")
     return 0

@@ -279,8 +279,8 @@ def _flat_toml(file: Path) -> dict[str, Any]:
     if not file.is_file():
         return {}
     try:
-        data = tomllib.loads(file.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: bad TOML or not UTF-8
         raise ConfigError(f"{file}: cannot read: {error}") from None
     flat: dict[str, Any] = {}
 

@@ -16,20 +16,19 @@ rerun retries them. The final tables are written only when every run has a resul
 from __future__ import annotations
 
 import math
-import os
 import re
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rassim.config import ConfigError
+from rassim.interrupts import as_completed_checked, deferred_interrupts
+from rassim.run import worker_setup
 from rassim.sweep.experiment import Experiment, Run
 from rassim.sweep.store import Record, RunStore, claim
 
@@ -171,39 +170,19 @@ def _local(tasks: list[Record], workers: int) -> Iterator[Record]:
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["rassim.sweep.execute", "rassim.run"])
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_setup, initargs=(os.getpid(),)
-    )
-    pending = {pool.submit(run_task, task): task for task in tasks}
-    try:
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
+    with deferred_interrupts() as held:  # a signal inside the pool's bookkeeping hangs it
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_setup)
+        pending = {pool.submit(run_task, task): task for task in tasks}
+        try:
+            for future in as_completed_checked(set(pending), held):
                 task = pending.pop(future)
                 try:
-                    yield future.result()
+                    record = future.result()
                 except Exception as error:  # the worker process died (BrokenProcessPool)
-                    yield failed(task, error)
-    finally:
-        pool.shutdown(wait=not pending, cancel_futures=True)
-
-
-def _worker_setup(sweep_pid: int) -> None:
-    """Pool workers leave Ctrl-C to the sweep, which stops cleanly, and exit if the sweep
-    is killed (they would otherwise wait for work forever)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(sweep_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # alive, owned by someone else: cannot happen for ours
-                pass
-
-    threading.Thread(target=watch, name="rassim-sweep-watch", daemon=True).start()
+                    record = failed(task, error)
+                yield record
+        finally:
+            pool.shutdown(wait=not pending, cancel_futures=True)
 
 
 def check_scheduler(address: str) -> None:
@@ -252,6 +231,7 @@ def sweep(
     scheduler: str | None = None,
     limit: int | None = None,
     progress: bool = True,
+    argv: list[str] | None = None,
 ) -> SweepOutcome:
     """Run ``experiment`` into ``out`` (resuming from ``out/.runs``) and, once every run
     has a result, write the final tables there atomically."""
@@ -265,7 +245,10 @@ def sweep(
         if outcome.complete(experiment):
             store = RunStore(out / ".runs")
             files = final_files(
-                experiment, outcome.records, store.table, meta(experiment, outcome, scheduler)
+                experiment,
+                outcome.records,
+                store.table,
+                meta(experiment, outcome, scheduler, argv if argv is not None else sys.argv),
             )
             write_final(out, files)
     return outcome

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-from collections.abc import Callable, Iterable, Iterator
+import shutil
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from rassim.config import ConfigError
+from rassim.interrupts import deferred_interrupts
+from rassim.results.outdir import check_output, read_meta, written_by
 from rassim.sweep.experiment import Run
 
 Record = dict[str, Any]
@@ -57,7 +59,7 @@ class RunStore:
 
     def save(self, record: Record) -> Record:
         """Store an ``ok`` record: tables first, then the JSON that makes the run count.
-        Ctrl-C waits for the run to be stored whole."""
+        Ctrl-C and SIGTERM wait for the run to be stored whole."""
         with deferred_interrupts():
             return self._save(record)
 
@@ -86,9 +88,9 @@ def _plain(value: Any) -> Any:
 
 @contextmanager
 def claim(out: Path, name: str) -> Iterator[None]:
-    """Make ``out`` ours for this sweep: a directory of this experiment, locked."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a directory")
+    """Make ``out`` ours for this sweep: a new or empty directory, or one of this
+    experiment, locked; leftovers of a killed sweep in it are removed."""
+    check_output(out, "sweep", lambda directory, meta: _experiment(directory, meta) is not None)
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = (out / ".lock").open("a")
@@ -103,34 +105,30 @@ def claim(out: Path, name: str) -> Iterator[None]:
             pass
         except OSError:
             raise ConfigError(f"{out}: another rassim sweep is writing here") from None
-        marker = out / ".sweep.json"
-        if marker.exists():
-            owner = json.loads(marker.read_text()).get("experiment")
-            if owner != name:
-                raise ConfigError(
-                    f"{out}: holds the results of experiment {owner!r}, not {name!r}; "
-                    "choose another --out"
-                )
-        else:
-            marker.write_text(json.dumps({"experiment": name}) + "\n")
+        owner = _experiment(out, read_meta(out))
+        if owner is None:
+            (out / MARKER).write_text(json.dumps({"experiment": name}) + "\n")
+        elif owner != name:
+            raise ConfigError(
+                f"{out}: holds the results of experiment {owner!r}, not {name!r}; "
+                "choose another --out"
+            )
+        for stage in out.glob(".final-*"):  # the final-table stage of a killed sweep
+            shutil.rmtree(stage, ignore_errors=True)
         yield
 
 
-@contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done (renaming the final files into place)."""
-    import threading
+MARKER = ".sweep.json"
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous: Callable | int | None = signal.signal(
-        signal.SIGINT, lambda signum, frame: received.append(signum)
-    )
+
+def _experiment(directory: Path, meta: dict[str, Any] | None) -> str | None:
+    """The experiment whose sweep ``directory`` holds (its marker, else its meta.json)."""
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            raise KeyboardInterrupt
+        marked = json.loads((directory / MARKER).read_text())
+    except (OSError, ValueError):
+        marked = None
+    if isinstance(marked, dict) and isinstance(marked.get("experiment"), str):
+        return marked["experiment"]
+    if written_by(meta, "sweep") and isinstance(meta, dict):
+        return str(meta.get("experiment"))
+    return None

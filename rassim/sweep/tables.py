@@ -13,20 +13,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from rassim import __version__
 from rassim.config import dump_scenario
+from rassim.interrupts import deferred_interrupts
+from rassim.results.outdir import meta_fields
 from rassim.results.stats import mean_ci
 from rassim.sweep.experiment import Experiment, Run
 from rassim.sweep.experiment_file import TABLES
-from rassim.sweep.store import deferred_interrupts
 
 RUN_COLUMNS = ("run_id", "point_id", "replication", "seed")
 STATUS_COLUMNS = ("status", "error", "wall_s")
@@ -180,12 +178,10 @@ def final_files(
     return files
 
 
-def meta(experiment: Experiment, outcome, scheduler: str | None) -> dict[str, Any]:
-    from rassim.results.rundir import git_revision
-
+def meta(experiment: Experiment, outcome, scheduler: str | None, argv: list[str]) -> dict[str, Any]:
     statuses = [r["status"] for r in outcome.records.values()]
     return {
-        "version": __version__,
+        **meta_fields("sweep", argv),
         "experiment": experiment.name,
         "description": experiment.header.description,
         "seed": experiment.seed,
@@ -198,8 +194,4 @@ def meta(experiment: Experiment, outcome, scheduler: str | None) -> dict[str, An
         "workers": outcome.workers,
         "scheduler": scheduler,
         "wall_s": round(outcome.wall_s, 3),
-        "git_revision": git_revision(),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "command": sys.argv,
     }

@@ -47,7 +47,7 @@ def test_bad_input_is_a_one_line_config_error(tmp_path, make, message):
 def test_refuses_to_replace_a_directory_that_is_not_a_report(accelerated_sweep, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(ConfigError, match=r"not a rassim report; choose another --out"):
+    with pytest.raises(ConfigError, match=r"not an earlier `rassim report` result"):
         build_report(accelerated_sweep, tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 

@@ -69,7 +69,10 @@ def test_an_edited_experiment_reuses_the_runs_it_still_has(tmp_path: Path, tiny:
     assert len(pd.read_parquet(out / "runs.parquet")) == 18
 
 
-def test_ctrl_c_keeps_finished_runs_and_earlier_results(tmp_path: Path, tiny: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_keeps_finished_runs_and_earlier_results(
+    tmp_path: Path, tiny: Path, signum: int, code: int
+) -> None:
     out = tmp_path / "out"
     sweep(load_experiment(tiny, ["duration=1d"], replications=1), out, progress=False)
     earlier = {name: (out / name).read_bytes() for name in ("runs.parquet", "aggregate.parquet")}
@@ -79,9 +82,10 @@ def test_ctrl_c_keeps_finished_runs_and_earlier_results(tmp_path: Path, tiny: Pa
     deadline = time.monotonic() + 60
     while len(_stored(out)) < 4 + 2 and time.monotonic() < deadline:  # 4 from the first sweep
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
     assert "rerun the same command to resume" in stderr
     kept = _stored(out)
     assert 6 <= len(kept) < 4 + 8
