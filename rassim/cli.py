@@ -20,17 +20,7 @@ from rassim.results.outdir import replaced_output
 from rassim.scenario import Scenario
 from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
 
-SWEEP_METRICS = ("goodput", "vm_survival_rate", "availability", "memory_lost_bytes")
-TABLE_METRICS = (
-    "outcome_recovered",
-    "outcome_offlined",
-    "outcome_process_killed",
-    "outcome_vm_restarted",
-    "outcome_vm_crashed",
-    "outcome_host_panicked",
-    "vm_survival_rate",
-    "goodput",
-)
+SWEEP_METRICS = ("recovery_rate", "vm_interruptions_per_1000_vm_years", "goodput", "availability")
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -293,6 +283,7 @@ def _progress(label: str, total: int):
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
+    from rassim.results.comparison import format_table
     from rassim.results.replications import run_replications
     from rassim.results.rundir import write_run
 
@@ -318,6 +309,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         stage = None if args.out is None else stack.enter_context(_compare_output(args))
         columns, wall = _compare(base, args, stage)
+    from rassim.results.comparison import format_table
+
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
     print(_header(label, base, args, wall))
     print(format_table(columns))
@@ -519,34 +512,3 @@ def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: floa
             "(docs/calibration.md)"
         )
     return header
-
-
-def format_table(columns: dict[str, list[dict[str, Any]]]) -> str:
-    """Metrics (rows) by column: the mean over replications and its 95% CI when R > 1."""
-    from rassim.results.stats import mean_ci
-
-    cells: dict[str, list[str]] = {}
-    for metric in TABLE_METRICS:
-        row = []
-        for summaries in columns.values():
-            if metric not in summaries[0]:
-                row.append("n/a")
-                continue
-            mean, _, low, high = mean_ci([s[metric] for s in summaries])
-            text = f"{mean:.4g}"
-            if len(summaries) > 1 and low == low:  # CI defined
-                text += f" [{low:.3g}, {high:.3g}]"
-            row.append(text)
-        cells[metric] = row
-    widths = [max(len(name), *(len(cells[m][i]) for m in cells)) for i, name in enumerate(columns)]
-    name_width = max(len(m) for m in TABLE_METRICS)
-    lines = [
-        f"{'per run (mean [95% CI])':<{name_width}}  "
-        + "  ".join(f"{n:>{w}}" for n, w in zip(columns, widths, strict=True))
-    ]
-    for metric, row in cells.items():
-        lines.append(
-            f"{metric:<{name_width}}  "
-            + "  ".join(f"{c:>{w}}" for c, w in zip(row, widths, strict=True))
-        )
-    return "\n".join(lines)

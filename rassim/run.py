@@ -23,7 +23,8 @@ from rassim.interrupts import as_completed_checked, deferred_interrupts
 from rassim.model.faults import FAULT_COLUMNS, FaultSource
 from rassim.model.host import Host
 from rassim.model.memory import ue_frame
-from rassim.model.outcomes import Context, Ledger, LedgerError, Outcome, UeState
+from rassim.model.outcomes import Ledger, LedgerError, UeState
+from rassim.results.metrics import Exposure, summarise
 from rassim.scenario import Injection, Owner, Scenario
 from rassim.sim.channel import HopLog, Network
 from rassim.sim.streams import Streams
@@ -43,8 +44,6 @@ VM_COLUMNS = (
     "lost_stall_s",
     "goodput",
 )
-_SURVIVED = (Outcome.RECOVERED.value, Outcome.PROCESS_KILLED.value)
-_GUEST_CONTEXTS = [c.value for c in Context if c.in_guest]
 
 
 @dataclass
@@ -90,12 +89,9 @@ def simulate(
     panics = sum(part.host_panics for part in parts)
     errors, ues, hops = _number_in_time_order(parts)  # empties ``parts``: big fleets
     _check_ues(ues, errors)
-    counts = {
-        "host_panics": panics,
-        "ce_faults": int((~faults["uncorrected"].astype(bool)).sum()),
-        "ue_faults": int(faults["uncorrected"].astype(bool).sum()),
-        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
-    }
+    summary = summarise(errors, ues, vms, faults, exposure(scenario))
+    if summary["host_panics"] != panics:
+        raise LedgerError(f"{panics} host panics but {summary['host_panics']} in the error table")
     return RunResult(
         scenario=scenario,
         seed=seed,
@@ -104,7 +100,7 @@ def simulate(
         vms=vms,
         faults=faults,
         hops=hops,
-        summary=summarise(errors, ues, vms, scenario, counts),
+        summary=summary,
         wall_s=time.perf_counter() - started,
     )
 
@@ -343,6 +339,19 @@ def _vm_rows(host: Host, horizon: int) -> list[tuple]:
     return rows
 
 
+def exposure(scenario: Scenario) -> Exposure:
+    """The plain numbers the metrics need besides the tables."""
+    return Exposure(
+        duration_s=scenario.duration / 1e9,
+        hosts=scenario.fleet.hosts,
+        vms_per_host=scenario.fleet.vms_per_host,
+        processes_per_vm=scenario.guest.processes,
+        host_memory_bytes=scenario.memory.host_memory,
+        work_rate=scenario.guest.work_rate,
+        acceleration=scenario.memory.acceleration,
+    )
+
+
 def _check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:
     """Every UE has one final state, and every event belongs to a known UE."""
     states = {s.value for s in UeState}
@@ -357,53 +366,3 @@ def _check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:
     counted = errors.groupby("ue_id").size().reindex(ues["ue_id"], fill_value=0).to_numpy()
     if not np.array_equal(counted, ues["events"].to_numpy()):
         raise LedgerError("the events recorded per UE do not match the ledger")
-
-
-def summarise(
-    errors: pd.DataFrame,
-    ues: pd.DataFrame,
-    vms: pd.DataFrame,
-    scenario: Scenario,
-    counts: dict[str, int],
-) -> dict[str, Any]:
-    """Per-run metrics of MODEL 9. VM crashes, restarts and host panics count occurrences
-    (one panic can end several in-flight events); ``counts`` come from the model."""
-    # Masks and single columns, never filtered copies of whole tables: a big fleet's
-    # tables take gigabytes.
-    outcomes = errors["outcome"].value_counts()
-    in_guest = errors["kind"].ne("scrub") & errors["context"].isin(_GUEST_CONTEXTS)
-    survived = errors["outcome"].isin(_SURVIVED) & in_guest
-    latency = errors["latency_ns"]
-    consumptions = ues["consumptions"][ues["consumptions"] > 0]
-    lost = float((vms["lost_down_s"] + vms["lost_inflight_s"] + vms["lost_stall_s"]).sum())
-    possible = len(vms) * scenario.guest.processes * scenario.duration / 1e9
-    outages = int(vms["outages"].sum())
-    summary: dict[str, Any] = {
-        "duration_s": scenario.duration / 1e9,
-        "ues": len(ues),
-        "ues_consumed": len(consumptions),
-        "error_events": len(errors),
-        **{f"outcome_{o.value}": int(outcomes.get(o.value, 0)) for o in Outcome},
-        "vm_survival_rate": (
-            float(survived.sum() / in_guest.sum()) if in_guest.any() else float("nan")
-        ),
-        "process_kills": int(outcomes.get(Outcome.PROCESS_KILLED.value, 0)),
-        "vm_crashes": int(vms["crashes"].sum()),
-        "vm_restarts": int(vms["restarts"].sum()),
-        **counts,
-        "goodput": float(1 - lost / possible) if possible else 1.0,
-        "work_done": float(possible - lost) * scenario.guest.work_rate,
-        "availability": float(vms["availability"].mean()),
-        "downtime_s": float(vms["downtime_s"].sum()),
-        "mttr_s": float(vms["downtime_s"].sum() / outages) if outages else float("nan"),
-        "memory_lost_bytes": int(ues["lost_bytes"].sum()),
-        "acceleration": scenario.memory.acceleration,
-        "exits_to_vmm": int(errors["exit_to_vmm"].sum()),
-        "handling_latency_mean_ns": float(latency.mean()) if len(latency) else float("nan"),
-        "handling_latency_p99_ns": float(latency.quantile(0.99)) if len(latency) else float("nan"),
-        "repeat_consumptions_per_ue": (
-            float(consumptions.mean()) if len(consumptions) else float("nan")
-        ),
-        **{f"ues_{s.value}": int((ues["state"] == s.value).sum()) for s in UeState},
-    }
-    return summary

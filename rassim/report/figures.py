@@ -39,7 +39,7 @@ from rassim.report.style import (
 # What a factor figure shows, most telling first; the first three present are drawn.
 KEY_METRICS = (
     "goodput",
-    "vm_survival_rate",
+    "event_survival_rate",
     "availability",
     "vm_crashes",
     "vm_restarts",
@@ -120,7 +120,7 @@ def goodput_vs_ue_rate(results: Results) -> Figure:
     """Guest goodput against the UE rate, per KVM policy."""
     need_factor(results, "memory_ue_rate", "memory.ue_rate")
     need_metric(results, "goodput")
-    names = ["goodput", *_present(results, "vm_survival_rate")]
+    names = ["goodput", *_present(results, "event_survival_rate")]
     title = "Guest goodput" + (" and VM survival" if len(names) > 1 else "") + " vs UE rate"
     return _line_figure(results, "memory_ue_rate", names, title)
 
@@ -132,8 +132,8 @@ def _present(results: Results, *names: str) -> list[str]:
 def survival_vs_kernel_share(results: Results) -> Figure:
     """VM survival rate against the guest kernel's share of guest RAM, per KVM policy."""
     need_factor(results, "guest_memory_map_guest_kernel", "guest.memory_map.guest_kernel")
-    need_metric(results, "vm_survival_rate")
-    names = ["vm_survival_rate", *_present(results, "goodput")]
+    need_metric(results, "event_survival_rate")
+    names = ["event_survival_rate", *_present(results, "goodput")]
     title = "VM survival vs guest kernel share of guest RAM"
     return _line_figure(results, "guest_memory_map_guest_kernel", names, title)
 

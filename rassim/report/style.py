@@ -15,6 +15,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from rassim.results.metrics import METRICS as DEFINED
+
 POLICY_COLOURS = {
     "serror_fallback": "#D55E00",  # vermillion: the legacy path that panics guests
     "exit_to_user": "#0072B2",  # blue
@@ -90,12 +92,9 @@ class Metric:
         return np.clip(np.asarray(values, dtype=float) * self.scale, self.low, self.high)
 
 
+# How the summary's other metrics are shown; those of rassim.results.metrics.METRICS take
+# their label and unit from there unless listed here.
 METRICS = {
-    "goodput": Metric("goodput", "work done / work possible", high=1.0),
-    "vm_survival_rate": Metric(
-        "VM survival rate", "share of guest-context events", high=1.0, full_range=True
-    ),
-    "availability": Metric("availability", "share of time up", high=1.0),
     "downtime_s": Metric("VM downtime per run, all VMs", "h", 1 / 3600),
     "mttr_s": Metric("mean time to repair", "s"),
     "memory_lost_bytes": Metric("memory lost to offlining per run", "MiB", 1 / 2**20),
@@ -112,7 +111,18 @@ METRICS = {
 
 
 def metric(name: str) -> Metric:
-    return METRICS.get(name) or Metric(name.replace("_", " "), low=-math.inf)
+    if name in METRICS:
+        return METRICS[name]
+    defined = DEFINED.get(name)
+    if defined is None:
+        return Metric(name.replace("_", " "), low=-math.inf)
+    bounded = defined.kind in ("share", "fraction")  # fractions (goodput) sit near 1
+    return Metric(
+        defined.label,
+        defined.unit,
+        high=1.0 if bounded else math.inf,
+        full_range=defined.kind == "share",
+    )
 
 
 def policy_colour(policy: Any) -> str:

@@ -1,13 +1,11 @@
-"""Replications of one scenario: their seeds, their runs and the statistics over them."""
+"""Replications of one scenario: their seeds and their runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from rassim.results.stats import mean_ci
 from rassim.run import RunResult, simulate
 from rassim.scenario import Scenario
 
@@ -30,14 +28,3 @@ def run_replications(
         if progress is not None:
             progress(index + 1)
     return results
-
-
-def aggregate(summaries: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean, sd and 95% CI of every numeric metric over replications."""
-    table: dict[str, dict[str, float]] = {}
-    for key, first in summaries[0].items():
-        if isinstance(first, bool) or not isinstance(first, int | float):
-            continue
-        mean, sd, low, high = mean_ci([s[key] for s in summaries])
-        table[key] = {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high}
-    return table

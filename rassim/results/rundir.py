@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from rassim.config import ConfigError, dump_scenario
+from rassim.results.estimates import aggregate
 from rassim.results.outdir import meta_fields
-from rassim.results.replications import aggregate
 from rassim.run import RunResult
 
 

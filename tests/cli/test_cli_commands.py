@@ -51,11 +51,11 @@ def test_run_writes_a_complete_directory(
     assert meta["seed"] == 5 and meta["replications"] == 2 and meta["version"]
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["replications"]) == 2
-    assert "vm_survival_rate" in summary["aggregate"]
+    assert "event_survival_rate" in summary["aggregate"]
     errors = pd.read_parquet(out / "errors.parquet")
     assert set(errors["replication"]) <= {0, 1} and len(errors) > 0
     table = capsys.readouterr().out
-    assert "vm_survival_rate" in table and "[" in table  # a CI is printed with R > 1
+    assert "event_survival_rate" in table and "[" in table  # a CI is printed with R > 1
     # the resolved scenario loads back to the same thing
     assert main(["validate", str(out / "scenario.toml")]) == 0
 

@@ -219,7 +219,7 @@ def test_summary_agrees_with_the_tables(case: str) -> None:
     assert s["host_panics"] == int((first["outcome"] == "host_panicked").sum())
     touched = errors[(errors["kind"] != "scrub") & errors["context"].isin(GUEST_CONTEXTS)]
     survived = touched["outcome"].isin({"recovered", "process_killed"}).mean()
-    assert math.isclose(s["vm_survival_rate"], survived)
+    assert math.isclose(s["event_survival_rate"], survived)
     assert math.isclose(s["handling_latency_mean_ns"], errors["latency_ns"].mean())
 
 

@@ -26,7 +26,7 @@ from rassim.run import simulate
 
 METRICS = (
     "goodput",
-    "vm_survival_rate",
+    "event_survival_rate",
     "availability",
     "downtime_s",
     "vm_crashes",
@@ -147,7 +147,7 @@ def results_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "sea-to-user",
         [policy, ("guest.memory_map.guest_kernel", [0.05, 0.4])],
         keep=(),
-        metrics=("vm_survival_rate", "goodput", "outcome_recovered", "outcome_vm_crashed"),
+        metrics=("event_survival_rate", "goodput", "outcome_recovered", "outcome_vm_crashed"),
     )
     make_sweep(
         root / "page-size",

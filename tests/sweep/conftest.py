@@ -11,7 +11,7 @@ description = "a fast grid for the tests"
 preset = "sea-to-user"
 replications = 2
 seed = 7
-metrics = ["goodput", "vm_survival_rate", "memory_lost_bytes", "error_events"]
+metrics = ["goodput", "event_survival_rate", "memory_lost_bytes", "error_events"]
 keep = ["errors", "vms"]
 
 [base]

@@ -48,7 +48,7 @@ def test_cli_writes_tidy_tables(
         "error",
         "wall_s",
         "goodput",
-        "vm_survival_rate",
+        "event_survival_rate",
         "memory_lost_bytes",
         "error_events",
     ]
@@ -116,7 +116,7 @@ def test_confidence_interval_closed_form(
     monkeypatch.setattr(rassim.run, "simulate", _fake_simulate)
     text = tiny.read_text().replace('keep = ["errors", "vms"]', "keep = []")
     text = text.replace('"memory_lost_bytes", "error_events"', '"ues"')
-    tiny.write_text(text.replace('"goodput", "vm_survival_rate", "ues"', '"goodput"'))
+    tiny.write_text(text.replace('"goodput", "event_survival_rate", "ues"', '"goodput"'))
     out = tmp_path / "out"
     sweep(load_experiment(tiny, replications=5), out, progress=False)
     aggregate = pd.read_parquet(out / "aggregate.parquet")

@@ -1,0 +1,467 @@
+"""The metrics of MODEL 9, computed from a run's tables: per UE, per event, per exposure.
+
+Pure functions of the error, UE, VM and fault tables and a few plain numbers
+(:class:`Exposure`); nothing here knows the model or the scenario, so the report and the
+sweep reuse it. Every ratio metric is a pooled ratio of per-host tallies
+(:func:`host_tallies`): hosts never interact (each runs on its own event queue with its
+own random streams), so a host is the independent unit, replications pool by stacking
+their hosts, and intervals (:mod:`rassim.results.estimates`) use the variation from host
+to host. ``docs/metrics.md`` defines every metric with its formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+# The vocabulary of the result tables (MODEL 9); tests check it against the model's enums.
+RADII = ("none", "process", "vm", "host")  # blast radius, smallest first
+VM_RUNNING = ("recovered", "offlined", "process_killed")  # outcomes that leave the VM up
+OUTCOMES = (*VM_RUNNING, "vm_restarted", "vm_crashed", "host_panicked")
+UE_STATES = ("latent", "offlined", "cleared", "live")
+GUEST_CONTEXTS = ("guest_user", "guest_kernel", "guest_stage1_walk", "host_stage2_walk")
+
+YEAR_S = 365.25 * 86400
+TIB = 2**40
+MIB = 2**20
+
+Kind = Literal["share", "fraction", "rate", "amount"]
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What the tables do not say: how long, how many hosts, VMs and processes, how much
+    memory, and how much the error rates were accelerated (``memory.acceleration``)."""
+
+    duration_s: float
+    hosts: int
+    vms_per_host: int
+    processes_per_vm: int
+    host_memory_bytes: int
+    work_rate: float = 1.0
+    acceleration: float = 1.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A pooled ratio of two tally columns: ``scale * sum(numerator) / sum(denominator)``
+    (``1 -`` that with ``complement``), over every host of every run pooled.
+
+    ``kind`` says what the numerator counts, and so which interval fits: ``share`` (UEs or
+    events, a Bernoulli count out of the denominator), ``rate`` (a count of events per
+    exposure), ``fraction`` (a continuous share, e.g. of time) or ``amount`` (a
+    continuous quantity per exposure). ``field`` marks a per-exposure metric linear in
+    the error rate, whose denominator is field-equivalent exposure (exposure times
+    ``memory.acceleration``).
+    """
+
+    name: str
+    kind: Kind
+    numerator: str
+    denominator: str
+    label: str
+    unit: str
+    definition: str
+    scale: float = 1.0
+    complement: bool = False
+    field: bool = False
+    better: Literal["higher", "lower"] | None = None
+
+    def value(self, tallies: pd.DataFrame) -> float:
+        denominator = float(tallies[self.denominator].sum())
+        if denominator <= 0:
+            return float("nan")
+        ratio = float(tallies[self.numerator].sum()) / denominator
+        return self.scale * (1 - ratio if self.complement else ratio)
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "recovery_rate",
+            "share",
+            "ues_recovered",
+            "ues_consumed",
+            "recovery rate",
+            "share of consumed UEs",
+            "consumed UEs none of whose events crashed or restarted a VM or panicked a "
+            "host / consumed UEs",
+            better="higher",
+        ),
+        Metric(
+            "first_consumption_survival",
+            "share",
+            "ues_first_survived",
+            "ues_consumed",
+            "first-consumption survival",
+            "share of consumed UEs",
+            "consumed UEs whose first consumption left the VM running (recovered, offlined "
+            "or a process killed) / consumed UEs",
+            better="higher",
+        ),
+        Metric(
+            "vm_interruptions_per_1000_vm_years",
+            "rate",
+            "vm_interruptions",
+            "field_vm_years",
+            "VM interruptions",
+            "per 1,000 VM-years",
+            "1000 x (VM crashes + VM restarts) / (VMs x years x acceleration)",
+            scale=1000.0,
+            field=True,
+            better="lower",
+        ),
+        Metric(
+            "host_panics_per_1000_host_years",
+            "rate",
+            "host_panics",
+            "field_host_years",
+            "host panics",
+            "per 1,000 host-years",
+            "1000 x host panics / (hosts x years x acceleration)",
+            scale=1000.0,
+            field=True,
+            better="lower",
+        ),
+        Metric(
+            "process_kills_per_vm_year",
+            "rate",
+            "process_kills",
+            "field_vm_years",
+            "process kills",
+            "per VM-year",
+            "guest processes killed / (VMs x years x acceleration)",
+            field=True,
+            better="lower",
+        ),
+        Metric(
+            "downtime_min_per_vm_year",
+            "amount",
+            "downtime_s",
+            "field_vm_years",
+            "VM downtime",
+            "minutes per VM-year",
+            "VM downtime in minutes / (VMs x years x acceleration)",
+            scale=1 / 60,
+            field=True,
+            better="lower",
+        ),
+        Metric(
+            "lost_work_h_per_vm_year",
+            "amount",
+            "lost_work_s",
+            "field_vm_years",
+            "lost work",
+            "process-hours per VM-year",
+            "process-hours of work lost (killed, restarting, VM down, uncommitted, "
+            "stalled) / (VMs x years x acceleration)",
+            scale=1 / 3600,
+            field=True,
+            better="lower",
+        ),
+        Metric(
+            "memory_lost_mib_per_tib_year",
+            "amount",
+            "memory_lost_bytes",
+            "field_tib_years",
+            "memory lost",
+            "MiB per TiB-year",
+            "MiB of memory retired / (TiB of host memory x years x acceleration)",
+            scale=1 / MIB,
+            field=True,
+            better="lower",
+        ),
+        Metric(
+            "exits_to_vmm_per_vm_year",
+            "rate",
+            "exits_to_vmm",
+            "field_vm_years",
+            "KVM_EXIT_ARM_SEA exits",
+            "per VM-year",
+            "exits to the VMM (KVM_EXIT_ARM_SEA) / (VMs x years x acceleration)",
+            field=True,
+        ),
+        Metric(
+            "goodput",
+            "fraction",
+            "lost_work_s",
+            "possible_work_s",
+            "goodput",
+            "work done / work possible",
+            "1 - process-seconds of work lost / (VMs x processes x duration)",
+            complement=True,
+            better="higher",
+        ),
+        Metric(
+            "availability",
+            "fraction",
+            "downtime_s",
+            "vm_seconds",
+            "availability",
+            "share of VM time up",
+            "1 - VM downtime / (VMs x duration)",
+            complement=True,
+            better="higher",
+        ),
+        Metric(
+            "consumptions_per_ue",
+            "rate",
+            "consumptions",
+            "ues_consumed",
+            "consumptions per UE",
+            "consumptions per consumed UE",
+            "consumption events / consumed UEs",
+            better="lower",
+        ),
+        Metric(
+            "repeat_consumption_share",
+            "share",
+            "ues_repeated",
+            "ues_consumed",
+            "UEs consumed again",
+            "share of consumed UEs",
+            "consumed UEs consumed more than once / consumed UEs",
+            better="lower",
+        ),
+        Metric(
+            "event_survival_rate",
+            "share",
+            "guest_events_survived",
+            "guest_events",
+            "event-weighted VM survival",
+            "share of guest-context events",
+            "guest-context consumption and re-touch events after which the VM kept running "
+            "/ such events (a UE weighs once per event)",
+            better="higher",
+        ),
+        Metric(
+            "mttr_s",
+            "amount",
+            "downtime_s",
+            "outages",
+            "mean time to repair",
+            "s",
+            "VM downtime / VM outages",
+            better="lower",
+        ),
+        Metric(
+            "handling_latency_mean_ns",
+            "amount",
+            "latency_ns",
+            "error_events",
+            "mean handling latency",
+            "ns",
+            "sum of (resolution - start) over error events / error events",
+            better="lower",
+        ),
+    )
+}
+# The question's answer, in the order compare and the report give it.
+HEADLINE = (
+    "recovery_rate",
+    "vm_interruptions_per_1000_vm_years",
+    "first_consumption_survival",
+    "downtime_min_per_vm_year",
+    "goodput",
+    "host_panics_per_1000_host_years",
+    "process_kills_per_vm_year",
+    "lost_work_h_per_vm_year",
+    "memory_lost_mib_per_tib_year",
+    "consumptions_per_ue",
+    "event_survival_rate",
+)
+# Totals of the summary that count events (an interval over runs treats them as counts).
+COUNTS = (
+    "ues",
+    "ues_consumed",
+    "ues_recovered",
+    "error_events",
+    *(f"outcome_{o}" for o in OUTCOMES),
+    "process_kills",
+    "vm_crashes",
+    "vm_restarts",
+    "vm_interruptions",
+    "host_panics",
+    "ce_faults",
+    "ue_faults",
+    "ues_predicted",
+    "exits_to_vmm",
+    *(f"ues_{s}" for s in UE_STATES),
+)
+TALLIES = (
+    "ues",
+    "ues_consumed",
+    "ues_recovered",
+    "ues_first_survived",
+    "ues_repeated",
+    "consumptions",
+    "error_events",
+    "guest_events",
+    "guest_events_survived",
+    "vm_interruptions",
+    "outages",
+    "host_panics",
+    "process_kills",
+    "exits_to_vmm",
+    "downtime_s",
+    "lost_work_s",
+    "memory_lost_bytes",
+    "latency_ns",
+    "vm_years",
+    "host_years",
+    "field_vm_years",
+    "field_host_years",
+    "field_tib_years",
+    "vm_seconds",
+    "possible_work_s",
+)
+
+
+def per_ue(errors: pd.DataFrame, ues: pd.DataFrame) -> pd.DataFrame:
+    """One row per UE consumed at least once: its ``host``, its ``consumptions``, the
+    outcome of its first consumption (``first_outcome``), the worst blast radius of all
+    its events (``worst_radius``), and whether it was ``recovered`` (no event crashed or
+    restarted a VM or panicked a host) and its first consumption left the VM running
+    (``first_survived``)."""
+    consumed = ues["consumptions"].to_numpy() > 0
+    ids = ues["ue_id"].to_numpy()[consumed]
+    radius = pd.Categorical(errors["blast_radius"], categories=RADII).codes
+    worst = pd.Series(radius).groupby(errors["ue_id"].to_numpy()).max()
+    worst = worst.reindex(ids, fill_value=0).to_numpy()
+    consumption = (errors["kind"] == "consumption").to_numpy()
+    order = np.lexsort(
+        (
+            errors["error_id"].to_numpy()[consumption],
+            errors["consumed_ns"].to_numpy()[consumption],
+        )
+    )
+    first_ue = errors["ue_id"].to_numpy()[consumption][order]
+    first_outcome = errors["outcome"].to_numpy()[consumption][order]
+    seen, where = np.unique(first_ue, return_index=True)  # first row of each UE in time order
+    outcome = pd.Series(first_outcome[where], index=seen).reindex(ids).to_numpy()
+    return pd.DataFrame(
+        {
+            "ue_id": ids,
+            "host": ues["host"].to_numpy()[consumed],
+            "consumptions": ues["consumptions"].to_numpy()[consumed],
+            "first_outcome": pd.array(outcome, dtype="str"),
+            "worst_radius": pd.array(np.asarray(RADII)[worst], dtype="str"),
+            "recovered": worst < RADII.index("vm"),
+            "first_survived": np.isin(outcome, VM_RUNNING),
+        }
+    )
+
+
+def host_tallies(
+    errors: pd.DataFrame, ues: pd.DataFrame, vms: pd.DataFrame, exposure: Exposure
+) -> pd.DataFrame:
+    """One row per host (``0 .. hosts - 1``): the counts and exposures of :data:`TALLIES`,
+    of which every metric in :data:`METRICS` is a ratio."""
+    hosts = pd.RangeIndex(exposure.hosts, name="host")
+
+    def per_host(values, host) -> np.ndarray:
+        return pd.Series(values).groupby(np.asarray(host)).sum().reindex(hosts, fill_value=0)
+
+    ue = per_ue(errors, ues)
+    outcome, host = errors["outcome"], errors["host"].to_numpy()
+    guest = (errors["kind"] != "scrub") & errors["context"].isin(GUEST_CONTEXTS)
+    panicked = (outcome == "host_panicked").to_numpy()
+    # One panic ends every event in flight on its host at that instant: count instants.
+    at = errors["resolved_ns"].to_numpy()[panicked]
+    panics = pd.DataFrame({"host": host[panicked], "at": at}).drop_duplicates()
+    vm_host = vms["host"].to_numpy()
+    lost = vms["lost_down_s"] + vms["lost_inflight_s"] + vms["lost_stall_s"]
+    years = exposure.duration_s / YEAR_S
+    vms_per_host = float(exposure.vms_per_host)
+    tallies = pd.DataFrame(
+        {
+            "ues": per_host(np.ones(len(ues), np.int64), ues["host"]),
+            "ues_consumed": per_host(np.ones(len(ue), np.int64), ue["host"]),
+            "ues_recovered": per_host(ue["recovered"].astype(np.int64), ue["host"]),
+            "ues_first_survived": per_host(ue["first_survived"].astype(np.int64), ue["host"]),
+            "ues_repeated": per_host((ue["consumptions"] > 1).astype(np.int64), ue["host"]),
+            "consumptions": per_host(ue["consumptions"], ue["host"]),
+            "error_events": per_host(np.ones(len(errors), np.int64), host),
+            "guest_events": per_host(guest.astype(np.int64), host),
+            "guest_events_survived": per_host(
+                (guest & outcome.isin(VM_RUNNING)).astype(np.int64), host
+            ),
+            "vm_interruptions": per_host(vms["crashes"] + vms["restarts"], vm_host),
+            "outages": per_host(vms["outages"], vm_host),
+            "host_panics": panics.groupby("host").size().reindex(hosts, fill_value=0),
+            "process_kills": per_host((outcome == "process_killed").astype(np.int64), host),
+            "exits_to_vmm": per_host(errors["exit_to_vmm"].astype(np.int64), host),
+            "downtime_s": per_host(vms["downtime_s"], vm_host),
+            "lost_work_s": per_host(lost, vm_host),
+            "memory_lost_bytes": per_host(ues["lost_bytes"], ues["host"]),
+            "latency_ns": per_host(errors["latency_ns"].astype(np.float64), host),
+        },
+        index=hosts,
+    )
+    tallies["vm_years"] = vms_per_host * years
+    tallies["host_years"] = years
+    tallies["field_vm_years"] = vms_per_host * years * exposure.acceleration
+    tallies["field_host_years"] = years * exposure.acceleration
+    tallies["field_tib_years"] = exposure.host_memory_bytes / TIB * years * exposure.acceleration
+    tallies["vm_seconds"] = vms_per_host * exposure.duration_s
+    tallies["possible_work_s"] = vms_per_host * exposure.processes_per_vm * exposure.duration_s
+    return tallies[list(TALLIES)]
+
+
+def summarise(
+    errors: pd.DataFrame,
+    ues: pd.DataFrame,
+    vms: pd.DataFrame,
+    faults: pd.DataFrame,
+    exposure: Exposure,
+) -> dict[str, Any]:
+    """Per-run metrics of MODEL 9: the headline metrics, the totals behind them, the
+    event-level counts, and (under ``per_host``) the tallies every ratio is pooled from."""
+    tallies = host_tallies(errors, ues, vms, exposure)
+    totals = tallies.sum()
+    outcomes = errors["outcome"].value_counts()
+    latency = errors["latency_ns"]
+    uncorrected = faults["uncorrected"].astype(bool)
+    summary: dict[str, Any] = {
+        **{name: METRICS[name].value(tallies) for name in HEADLINE},
+        **{name: m.value(tallies) for name, m in METRICS.items() if name not in HEADLINE},
+        "duration_s": exposure.duration_s,
+        "hosts": exposure.hosts,
+        "vms": exposure.hosts * exposure.vms_per_host,
+        "acceleration": exposure.acceleration,
+        "vm_years": float(totals["vm_years"]),
+        "host_years": float(totals["host_years"]),
+        "ues": len(ues),
+        "ues_consumed": int(totals["ues_consumed"]),
+        "ues_recovered": int(totals["ues_recovered"]),
+        "error_events": len(errors),
+        **{f"outcome_{o}": int(outcomes.get(o, 0)) for o in OUTCOMES},
+        "process_kills": int(totals["process_kills"]),
+        "vm_crashes": int(vms["crashes"].sum()),
+        "vm_restarts": int(vms["restarts"].sum()),
+        "vm_interruptions": int(totals["vm_interruptions"]),
+        "host_panics": int(totals["host_panics"]),
+        "ce_faults": int((~uncorrected).sum()),
+        "ue_faults": int(uncorrected.sum()),
+        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
+        "work_done": float(totals["possible_work_s"] - totals["lost_work_s"]) * exposure.work_rate,
+        "downtime_s": float(totals["downtime_s"]),
+        "memory_lost_bytes": int(totals["memory_lost_bytes"]),
+        "exits_to_vmm": int(totals["exits_to_vmm"]),
+        "handling_latency_p99_ns": float(latency.quantile(0.99)) if len(latency) else np.nan,
+        **{f"ues_{s}": int((ues["state"] == s).sum()) for s in UE_STATES},
+        "per_host": {name: tallies[name].tolist() for name in TALLIES},
+    }
+    return summary
+
+
+def tallies_of(summaries: list[dict[str, Any]]) -> pd.DataFrame:
+    """The per-host tallies of several runs stacked, indexed by (``run``, ``host``): the
+    runs' positions in ``summaries`` and their hosts, so that runs made with the same seeds
+    pair up host by host."""
+    frames = [pd.DataFrame(s["per_host"]) for s in summaries]
+    return pd.concat(frames, keys=range(len(frames)), names=["run", "host"])
