@@ -21,6 +21,8 @@ from rassim.scenario import Scenario
 from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
 
 SWEEP_METRICS = ("recovery_rate", "vm_interruptions_per_1000_vm_years", "goodput", "availability")
+POLICY_KEY = "hypervisor.policy"
+POLICIES = ("serror_fallback", "exit_to_user")
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,16 +108,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     compare = commands.add_parser(
-        "compare", help="run a scenario under both KVM policies and print them side by side"
+        "compare",
+        help="run a scenario at two values of a key (default: both KVM policies) and print "
+        "each headline metric, the difference and which is better",
+        description=(
+            "Run the scenario twice, at --values FIRST SECOND of --key (default "
+            "hypervisor.policy: serror_fallback, then exit_to_user), with the same "
+            "replication seeds, and print every headline metric of both with its 95% "
+            "interval, the difference SECOND - FIRST with its paired interval, which is "
+            "better, the totals behind them and their definitions (docs/metrics.md)."
+        ),
     )
     _scenario_arguments(compare)
     _run_arguments(compare)
     compare.add_argument(
+        "--key",
+        default=POLICY_KEY,
+        metavar="KEY",
+        help=f"the scenario key to compare two values of (default {POLICY_KEY})",
+    )
+    compare.add_argument(
+        "--values",
+        nargs=2,
+        metavar=("FIRST", "SECOND"),
+        help="the key's two values, written as for --set (default for "
+        f"{POLICY_KEY}: {' '.join(POLICIES)}); differences are SECOND - FIRST",
+    )
+    compare.add_argument(
         "--out",
         type=Path,
-        help="also write each policy's run directory (DIR/serror_fallback, "
-        "DIR/exit_to_user) and their report (DIR/report); DIR may only hold an earlier "
-        "comparison, which is replaced",
+        help="also write each arm's run directory (DIR/FIRST, DIR/SECOND) and their "
+        "report (DIR/report); DIR may only hold an earlier comparison, which is replaced",
     )
 
     validate = commands.add_parser("validate", help="check a scenario file without running it")
@@ -283,7 +306,7 @@ def _progress(label: str, total: int):
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
-    from rassim.results.comparison import format_table
+    from rassim.results.comparison import Arm, format_comparison
     from rassim.results.replications import run_replications
     from rassim.results.rundir import write_run
 
@@ -299,54 +322,86 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_run(stage, results, args.seed, args.argv)
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
     print(_header(label, scenario, args, time.perf_counter() - started))
-    print(format_table({label: [r.summary for r in results]}))
+    print(format_comparison([Arm(label, [r.summary for r in results])]))
     print(f"results in {args.out}/")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    base = _load(args)
+    arms = _arms(args)
     with ExitStack() as stack:
         stage = None if args.out is None else stack.enter_context(_compare_output(args))
-        columns, wall = _compare(base, args, stage)
-    from rassim.results.comparison import format_table
+        runs, wall = _compare(arms, args, stage)
+    from rassim.results.comparison import Arm, format_comparison
 
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
-    print(_header(label, base, args, wall))
-    print(format_table(columns))
+    print(_header(label, arms[0][1], args, wall))
+    first, second = (value for value, _ in arms)
+    print(f"{args.key}: {first} vs {second}, same seeds in both (differences are paired)\n")
+    print(format_comparison([Arm(value, runs[value]) for value, _ in arms], paired=True))
     if args.out is not None:
         from rassim.report.build import build_report
 
         build_report(args.out, args.out / "report", args.argv)
-        print(f"results in {args.out}/: a run directory per policy, and report/")
+        print(f"results in {args.out}/: a run directory per arm, and report/")
     return 0
 
 
+def _arms(args: argparse.Namespace) -> list[tuple[str, Scenario]]:
+    """The two scenarios compared: the loaded one at each of the key's two values."""
+    if args.values is None:
+        if args.key != POLICY_KEY:
+            raise ConfigError(f"--key {args.key}: give its two values with --values FIRST SECOND")
+        args.values = list(POLICIES)
+    first, second = args.values
+    if first == second:
+        raise ConfigError(
+            f"--values: compare two different values of {args.key}, not {first} twice"
+        )
+    if _slug(first) == _slug(second):
+        raise ConfigError(f"--values {first} {second}: too alike to name two directories")
+    overrides = [*args.overrides]
+    arms = [
+        (value, load_scenario(args.scenario, args.preset, [*overrides, f"{args.key}={value}"]))
+        for value in (first, second)
+    ]
+    if arms[0][1] == arms[1][1]:
+        raise ConfigError(f"--values {first} {second}: both give the same scenario")
+    return arms
+
+
 def _compare(
-    base: Scenario, args: argparse.Namespace, stage: Path | None
+    arms: list[tuple[str, Scenario]], args: argparse.Namespace, stage: Path | None
 ) -> tuple[dict[str, list[dict[str, Any]]], float]:
-    """Run every arm; with ``stage``, write each arm's run directory into it."""
+    """Run every arm with the same replication seeds; with ``stage``, write each arm's run
+    directory into it."""
     from rassim.results.replications import run_replications
     from rassim.results.rundir import write_run
 
-    columns: dict[str, list[dict[str, Any]]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
     started = time.perf_counter()
-    for policy in ("serror_fallback", "exit_to_user"):
-        scenario = base.model_copy(
-            update={"hypervisor": base.hypervisor.model_copy(update={"policy": policy})}
-        )
+    for value, scenario in arms:
         results = run_replications(
             scenario,
             args.seed,
             args.replications,
-            _progress(policy, args.replications),
+            _progress(value, args.replications),
             workers=args.workers,
         )
-        columns[policy] = [r.summary for r in results]
+        runs[value] = [r.summary for r in results]
         if stage is not None:
-            (stage / policy).mkdir()
-            write_run(stage / policy, results, args.seed, args.argv, "compare")
-    return columns, time.perf_counter() - started
+            directory = stage / _slug(value)
+            directory.mkdir()
+            write_run(directory, results, args.seed, args.argv, "compare")
+    return runs, time.perf_counter() - started
+
+
+def _slug(value: str) -> str:
+    """A directory name for an arm: its value, with anything but letters, digits, dots,
+    dashes and underscores replaced."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-.") or "value"
 
 
 @contextmanager
@@ -508,7 +563,8 @@ def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: floa
     if acceleration != 1:
         header += (
             f"\nerror rates x{acceleration:g} (memory.acceleration): about {acceleration:g} "
-            "times the UEs a field fleet sees in that time; divide per-time counts by it "
-            "(docs/calibration.md)"
+            "times the UEs a field fleet sees in that time; rates per VM-, host- or TiB-year "
+            "are divided by it (field-scaled), goodput, availability and totals are not "
+            "(docs/metrics.md)"
         )
     return header

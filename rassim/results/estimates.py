@@ -21,11 +21,14 @@ STATISTICS = ("mean", "sd", "ci_low", "ci_high")
 
 
 def _scaled(metric: Metric, interval: Interval, difference: bool = False) -> Interval:
-    """From the ratio of tallies to the metric: complement (goodput = 1 - lost share) and
-    unit scale."""
+    """From the ratio of tallies to the metric: offset and sign (goodput = 1 - the share
+    lost), then the unit's scale. A difference has no offset, and its sign is handled by
+    the order of the arms."""
     value, low, high = interval.value, interval.low, interval.high
-    if metric.complement and not difference:
-        value, low, high = 1 - value, 1 - high, 1 - low
+    if not difference:
+        if metric.negate:
+            value, low, high = -value, -high, -low
+        value, low, high = (metric.offset + v for v in (value, low, high))
     return Interval(value * metric.scale, low * metric.scale, high * metric.scale)
 
 
@@ -43,7 +46,7 @@ def difference(metric: Metric, first: pd.DataFrame, second: pd.DataFrame, paired
     arms = [
         (t[metric.numerator].to_numpy(), t[metric.denominator].to_numpy()) for t in (first, second)
     ]
-    if metric.complement:  # (1 - b) - (1 - a) = a - b
+    if metric.negate:  # (c - b) - (c - a) = a - b
         arms.reverse()
     return _scaled(metric, difference_interval(arms[0], arms[1], metric.kind, paired), True)
 

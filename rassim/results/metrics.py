@@ -26,7 +26,7 @@ GUEST_CONTEXTS = ("guest_user", "guest_kernel", "guest_stage1_walk", "host_stage
 
 YEAR_S = 365.25 * 86400
 TIB = 2**40
-MIB = 2**20
+KIB = 2**10
 
 Kind = Literal["share", "fraction", "rate", "amount"]
 
@@ -47,8 +47,10 @@ class Exposure:
 
 @dataclass(frozen=True)
 class Metric:
-    """A pooled ratio of two tally columns: ``scale * sum(numerator) / sum(denominator)``
-    (``1 -`` that with ``complement``), over every host of every run pooled.
+    """A pooled ratio of two tally columns over every host of every run:
+    ``scale * (offset + sum(numerator) / sum(denominator))``, or ``offset - ...`` when
+    ``negate`` (goodput is 1 - the share of work lost; consumptions per UE are 1 + the
+    repeats per UE, so that their interval cannot fall below 1).
 
     ``kind`` says what the numerator counts, and so which interval fits: ``share`` (UEs or
     events, a Bernoulli count out of the denominator), ``rate`` (a count of events per
@@ -66,7 +68,8 @@ class Metric:
     unit: str
     definition: str
     scale: float = 1.0
-    complement: bool = False
+    offset: float = 0.0
+    negate: bool = False
     field: bool = False
     better: Literal["higher", "lower"] | None = None
 
@@ -75,7 +78,7 @@ class Metric:
         if denominator <= 0:
             return float("nan")
         ratio = float(tallies[self.numerator].sum()) / denominator
-        return self.scale * (1 - ratio if self.complement else ratio)
+        return self.scale * (self.offset + (-ratio if self.negate else ratio))
 
 
 METRICS: dict[str, Metric] = {
@@ -164,14 +167,14 @@ METRICS: dict[str, Metric] = {
             better="lower",
         ),
         Metric(
-            "memory_lost_mib_per_tib_year",
+            "memory_lost_kib_per_tib_year",
             "amount",
             "memory_lost_bytes",
             "field_tib_years",
             "memory lost",
-            "MiB per TiB-year",
-            "MiB of memory retired / (TiB of host memory x years x acceleration)",
-            scale=1 / MIB,
+            "KiB per TiB-year",
+            "KiB of memory retired / (TiB of host memory x years x acceleration)",
+            scale=1 / KIB,
             field=True,
             better="lower",
         ),
@@ -193,7 +196,8 @@ METRICS: dict[str, Metric] = {
             "goodput",
             "work done / work possible",
             "1 - process-seconds of work lost / (VMs x processes x duration)",
-            complement=True,
+            offset=1.0,
+            negate=True,
             better="higher",
         ),
         Metric(
@@ -204,17 +208,19 @@ METRICS: dict[str, Metric] = {
             "availability",
             "share of VM time up",
             "1 - VM downtime / (VMs x duration)",
-            complement=True,
+            offset=1.0,
+            negate=True,
             better="higher",
         ),
         Metric(
             "consumptions_per_ue",
             "rate",
-            "consumptions",
+            "repeat_consumptions",
             "ues_consumed",
             "consumptions per UE",
             "consumptions per consumed UE",
-            "consumption events / consumed UEs",
+            "consumption events / consumed UEs (1 + repeat consumptions per consumed UE)",
+            offset=1.0,
             better="lower",
         ),
         Metric(
@@ -270,7 +276,7 @@ HEADLINE = (
     "host_panics_per_1000_host_years",
     "process_kills_per_vm_year",
     "lost_work_h_per_vm_year",
-    "memory_lost_mib_per_tib_year",
+    "memory_lost_kib_per_tib_year",
     "consumptions_per_ue",
     "event_survival_rate",
 )
@@ -298,7 +304,7 @@ TALLIES = (
     "ues_recovered",
     "ues_first_survived",
     "ues_repeated",
-    "consumptions",
+    "repeat_consumptions",
     "error_events",
     "guest_events",
     "guest_events_survived",
@@ -384,7 +390,7 @@ def host_tallies(
             "ues_recovered": per_host(ue["recovered"].astype(np.int64), ue["host"]),
             "ues_first_survived": per_host(ue["first_survived"].astype(np.int64), ue["host"]),
             "ues_repeated": per_host((ue["consumptions"] > 1).astype(np.int64), ue["host"]),
-            "consumptions": per_host(ue["consumptions"], ue["host"]),
+            "repeat_consumptions": per_host(ue["consumptions"] - 1, ue["host"]),
             "error_events": per_host(np.ones(len(errors), np.int64), host),
             "guest_events": per_host(guest.astype(np.int64), host),
             "guest_events_survived": per_host(

@@ -96,11 +96,78 @@ def test_trace_prints_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "physical_address: 0x" in text  # the guest's CPER record, decoded
 
 
-def test_compare_prints_both_policies(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compare", "--preset", "sea-to-user", *SMALL, "-r", "2"]) == 0
+def test_compare_answers_the_question(capsys: pytest.CaptureFixture[str]) -> None:
+    busy = [*SMALL, "--set", "fleet.hosts=3"]
+    assert main(["compare", "--preset", "sea-to-user", *busy, "-r", "2"]) == 0
     out = capsys.readouterr().out
-    assert "serror_fallback" in out and "exit_to_user" in out
     assert "memory.acceleration" not in out  # field rates: nothing to say
+    assert "hypervisor.policy: serror_fallback vs exit_to_user" in out
+    header = next(line for line in out.splitlines() if line.startswith("metric, 95% CI"))
+    assert "exit_to_user - serror_fallback" in header and header.endswith("better")
+    recovery = next(line for line in out.splitlines() if line.startswith("recovery rate"))
+    assert recovery.count("[") == 3 and recovery.rstrip().endswith("exit_to_user")
+    interruptions = next(line for line in out.splitlines() if line.startswith("VM interruptions"))
+    assert "per 1,000 VM-years" in interruptions and "e+" not in out and "e-0" not in out
+    assert "totals over all runs" in out and "UEs consumed" in out and "VM-years" in out
+    assert "pooled over 6 host-run(s) per arm" in out and "paired" in out
+    assert "recovery_rate: consumed UEs none of whose events" in out  # definitions
+
+
+def test_compare_any_key_at_two_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cmp"
+    args = ["compare", "--preset", "sea-to-user", *SMALL, "--set", "fleet.hosts=2"]
+    args += ["--key", "vmm.sea_exit", "--values", "inject", "inject_cper", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "vmm.sea_exit: inject vs inject_cper" in text and "inject_cper - inject" in text
+    assert {"inject", "inject_cper", "report"} <= {p.name for p in out.iterdir()}
+    assert "inject_cper" in (out / "inject_cper" / "scenario.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--key", "vmm.sea_exit"], "--key vmm.sea_exit: give its two values"),
+        (["--key", "vmm.sea_exit", "--values", "inject", "inject"], "not inject twice"),
+        (["--key", "vmm.sea_exit", "--values", "inject", "inject_crp"], "vmm.sea_exit"),
+        (["--key", "vmm.sea_ext", "--values", "a", "b"], "did you mean 'sea_exit'"),
+    ],
+)
+def test_compare_refuses_arms_it_cannot_build(extra, message, capsys) -> None:
+    assert main(["compare", "--preset", "sea-to-user", *SMALL, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_comparison_keeps_intervals_in_their_domains() -> None:
+    from rassim.config import load_scenario
+    from rassim.results.comparison import Arm, comparison_frame
+    from rassim.results.metrics import METRICS
+    from rassim.results.replications import run_replications
+
+    arms = []
+    for policy in ("serror_fallback", "exit_to_user"):
+        scenario = load_scenario(
+            preset="sea-to-user",
+            overrides=[
+                "memory.ue_rate=2e-3",
+                "duration=2d",
+                "fleet.hosts=3",
+                f"hypervisor.policy={policy}",
+            ],
+        )
+        arms.append(Arm(policy, [r.summary for r in run_replications(scenario, 1, 2)]))
+    frame = comparison_frame(arms, paired=True).set_index("metric")
+    for name, row in frame.iterrows():
+        metric = METRICS[name]
+        for arm in ("serror_fallback", "exit_to_user"):
+            low, value, high = row[f"{arm}_low"], row[arm], row[f"{arm}_high"]
+            assert low <= value <= high, (name, arm)
+            assert low >= 0, (name, arm)
+            if metric.kind in ("share", "fraction"):
+                assert high <= 1, (name, arm)
+        assert row["difference_low"] <= row["difference"] <= row["difference_high"], name
+    assert frame.loc["recovery_rate", "better"] == "exit_to_user"
+    assert frame.loc["vm_interruptions_per_1000_vm_years", "better"] == "exit_to_user"
 
 
 def test_compare_says_when_error_rates_are_accelerated(

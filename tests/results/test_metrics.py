@@ -142,7 +142,7 @@ def test_every_metric_has_its_known_value() -> None:
         "exits_to_vmm_per_vm_year": 2 / field_vm_years,
         "downtime_min_per_vm_year": downtime / 60 / field_vm_years,
         "lost_work_h_per_vm_year": lost / 3600 / field_vm_years,
-        "memory_lost_mib_per_tib_year": (4096 + 2 * 2**20) / 2**20 / (3 * 1.0 * 2.0),
+        "memory_lost_kib_per_tib_year": (4096 + 2 * 2**20) / 2**10 / (3 * 1.0 * 2.0),
         "goodput": 1 - lost / (6 * 4 * YEAR_S),
         "availability": 1 - downtime / (6 * YEAR_S),
         "mttr_s": downtime / 6,
