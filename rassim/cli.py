@@ -165,7 +165,8 @@ def _sweep_parser(commands) -> None:
             "Run every point x replication of an experiment file on a local process pool "
             "or a Dask cluster. Finished runs are stored as they complete; rerunning the "
             "same command resumes. Writes runs.parquet (one row per run), "
-            "aggregate.parquet (mean, sd, 95% CI per point) and meta.json into --out."
+            "aggregate.parquet (each metric per point with its 95% interval), "
+            "tallies.parquet (per-host counts) and meta.json into --out."
         ),
     )
     sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
@@ -531,14 +532,21 @@ def _cores() -> int:
 
 
 def _sweep_table(out: Path, experiment) -> str:
-    """Factor columns and the mean of a few metrics per point."""
+    """Factor columns and a few metrics per point, each with its 95% interval."""
     import pandas as pd
+
+    from rassim.results.comparison import interval_text
 
     table = pd.read_parquet(out / "aggregate.parquet")
     wanted = [m for m in experiment.metrics if m in SWEEP_METRICS or experiment.header.metrics]
-    columns = [*experiment.columns.values(), "runs_ok", *[f"{m}_mean" for m in wanted[:4]]]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        return table[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    shown = table[[*experiment.columns.values(), "runs_ok"]].copy()
+    for metric in wanted[:4]:
+        shown[f"{metric}, 95% CI"] = [
+            interval_text(row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
+            for _, row in table.iterrows()
+        ]
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        return shown.to_string(index=False)
 
 
 COMMANDS = {

@@ -80,8 +80,9 @@ def render(title: str, sections: list[Section], source: str) -> str:
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f"<p class='muted'>rassim {escape(__version__)} report of <code>{escape(source)}</code>."
-        " Means are over replications; intervals are 95% confidence intervals of the mean "
-        "(Student t; n/a where a point has fewer than two finished runs).</p>",
+        " Ratio metrics are pooled over every host of every replication; intervals are 95% "
+        "and stay inside each metric's domain (shares in [0, 1], rates at or above 0; "
+        "docs/metrics.md); n/a where none can be given.</p>",
     ]
     if len(sections) > 1:
         parts.append("<p>Experiments:</p><ul>")

@@ -57,9 +57,13 @@ def aggregate(summaries: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     95% interval ``ci_low``, ``ci_high``."""
     tallies = tallies_of(summaries) if all("per_host" in s for s in summaries) else None
     table: dict[str, dict[str, float]] = {}
-    for key, first in summaries[0].items():
-        if isinstance(first, bool) or not isinstance(first, int | float):
-            continue
+    numeric = {
+        key: None
+        for summary in summaries
+        for key, value in summary.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }  # in summary order; a metric undefined in one run (None) is still a metric
+    for key in numeric:
         values = np.array([math.nan if s.get(key) is None else s[key] for s in summaries], float)
         sd = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else math.nan
         if key in METRICS and tallies is not None:

@@ -3,14 +3,18 @@
 ``runs.parquet``: ``run_id``, ``point_id``, ``replication``, ``seed``, one snake_case column
 per factor key, ``status``, ``error``, ``wall_s``, then one column per metric.
 ``aggregate.parquet``: ``point_id``, the factor columns, ``runs_ok``, ``runs_failed`` and,
-per metric, ``<metric>_mean``, ``_sd``, ``_ci_low``, ``_ci_high`` (95% Student t over the
-runs that finished). Kept per-event tables (``errors.parquet``, ...) get ``run_id``,
-``point_id``, ``replication`` and the factor columns in front.
+per metric, ``<metric>_mean`` (for ratio metrics the estimate pooled over every host of the
+runs that finished), ``_sd`` (over runs), ``_ci_low``, ``_ci_high`` (the 95% interval of
+docs/metrics.md, inside the metric's domain). ``tallies.parquet``: one row per host of
+every finished run, the counts every ratio metric pools, so that points can be compared
+with intervals (the report's verdict). Kept per-event tables (``errors.parquet``, ...)
+get ``run_id``, ``point_id``, ``replication`` and the factor columns in front.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -21,8 +25,8 @@ import pandas as pd
 
 from rassim.config import dump_scenario
 from rassim.interrupts import deferred_interrupts
+from rassim.results.estimates import aggregate
 from rassim.results.outdir import meta_fields
-from rassim.results.stats import mean_ci
 from rassim.sweep.experiment import Experiment, Run
 from rassim.sweep.experiment_file import TABLES
 
@@ -87,26 +91,47 @@ def runs_table(experiment: Experiment, records: dict[int, dict[str, Any]]) -> pd
     return frame[order]
 
 
-def aggregate_table(experiment: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per point: run counts and mean, sd and 95% CI of every metric."""
+def aggregate_table(experiment: Experiment, records: dict[int, dict[str, Any]]) -> pd.DataFrame:
+    """One row per point: run counts, and every metric's estimate, sd and 95% interval."""
     rows = []
     for point in experiment.points:
-        mine = runs[runs["point_id"] == point.point_id]
-        ok = mine[mine["status"] == "ok"]
+        mine = [records[run.run_id] for run in experiment.runs if run.point is point]
+        ok = [record["summary"] for record in mine if record["status"] == "ok"]
         row: dict[str, Any] = {
             "point_id": point.point_id,
             "runs_ok": len(ok),
             "runs_failed": len(mine) - len(ok),
         }
+        statistics = aggregate(ok) if ok else {}
         for metric in experiment.metrics:
-            stats = mean_ci(ok[metric].astype(float).tolist())
-            for name, value in zip(STATISTICS, stats, strict=True):
-                row[f"{metric}_{name}"] = value
+            for name in STATISTICS:
+                row[f"{metric}_{name}"] = statistics.get(metric, {}).get(name, math.nan)
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = factor_frame(experiment).merge(frame, on="point_id", validate="one_to_one")
     order = ["point_id", *experiment.columns.values(), "runs_ok", "runs_failed"]
     return frame[order + [c for c in frame.columns if c not in order]]
+
+
+def tallies_table(experiment: Experiment, records: dict[int, dict[str, Any]]) -> pd.DataFrame:
+    """One row per host of every finished run: its identity, the factors and its tallies."""
+    frames = []
+    for run in experiment.runs:
+        record = records[run.run_id]
+        if record["status"] != "ok" or "per_host" not in record["summary"]:
+            continue
+        frame = pd.DataFrame(record["summary"]["per_host"])
+        frame.insert(0, "host", range(len(frame)))
+        frame.insert(0, "replication", run.replication)
+        frame.insert(0, "point_id", run.point.point_id)
+        frame.insert(0, "run_id", run.run_id)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "point_id", "replication", "host"])
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.merge(factor_frame(experiment), on="point_id", how="left", validate="many_to_one")
+    front = ["run_id", "point_id", "replication", *experiment.columns.values(), "host"]
+    return frame[front + [c for c in frame.columns if c not in front]]
 
 
 def kept_table(
@@ -166,7 +191,10 @@ def final_files(
     runs = runs_table(experiment, records)
     files: dict[str, Callable[[Path], None]] = {
         "runs.parquet": lambda p: runs.to_parquet(p, index=False),
-        "aggregate.parquet": lambda p: aggregate_table(experiment, runs).to_parquet(p, index=False),
+        "aggregate.parquet": lambda p: aggregate_table(experiment, records).to_parquet(
+            p, index=False
+        ),
+        "tallies.parquet": lambda p: tallies_table(experiment, records).to_parquet(p, index=False),
     }
     for table in experiment.keep:
         files[f"{table}.parquet"] = lambda p, t=table: kept_table(

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from rassim.config import apply_override, dump_scenario, load_scenario, validate
+from rassim.results.estimates import aggregate
 from rassim.results.replications import run_replications
 from rassim.results.rundir import write_run
-from rassim.results.stats import mean_ci
 from rassim.run import simulate
 
 METRICS = (
@@ -61,7 +61,7 @@ def make_sweep(
     out.mkdir(parents=True)
     base = load_scenario(preset=preset, overrides=list(overrides))
     keys = [key for key, _ in factors]
-    runs, kept = [], {table: [] for table in keep}
+    runs, kept, summaries, tallies = [], {table: [] for table in keep}, {}, []
     points = list(itertools.product(*(values for _, values in factors)))
     for point_id, values in enumerate(points):
         data = base.model_dump(mode="json")
@@ -84,6 +84,10 @@ def make_sweep(
                     **{m: result.summary[m] for m in metrics},
                 }
             )
+            summaries.setdefault(point_id, []).append(result.summary)
+            host_tallies = pd.DataFrame(result.summary["per_host"])
+            host_tallies.insert(0, "host", range(len(host_tallies)))
+            tallies.append(host_tallies.assign(**front, **factor_values))
             for table in keep:
                 frame = getattr(result, table)
                 kept[table].append(
@@ -96,12 +100,13 @@ def make_sweep(
     for point_id, group in runs_frame.groupby("point_id"):
         row = {"point_id": point_id, **group.iloc[0][factor_columns].to_dict()}
         row |= {"runs_ok": len(group), "runs_failed": 0}
+        statistics = aggregate(summaries[point_id])
         for metric in metrics:
-            stats = mean_ci(group[metric].astype(float).tolist())
-            for statistic, value in zip(("mean", "sd", "ci_low", "ci_high"), stats, strict=True):
+            for statistic, value in statistics[metric].items():
                 row[f"{metric}_{statistic}"] = value
         rows.append(row)
     pd.DataFrame(rows).to_parquet(out / "aggregate.parquet", index=False)
+    pd.concat(tallies, ignore_index=True).to_parquet(out / "tallies.parquet", index=False)
     for table, frames in kept.items():
         pd.concat(frames, ignore_index=True).to_parquet(out / f"{table}.parquet", index=False)
     experiment = [f'[experiment]\nname = "{name}"\npreset = "{preset}"\n']
