@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from rassim.errors import ConfigError
 from rassim.presets import PRESETS
-from rassim.scenario import Scenario
+from rassim.scenario import USER_INPUT, Scenario
 
 
 def load_scenario(
@@ -118,8 +118,9 @@ def assign(data: dict[str, Any], key: str, value: Any, where: str) -> None:
 
 
 def validate(data: dict[str, Any], source: str = "scenario") -> Scenario:
+    """What a user wrote, as a scenario: every duration, size and rate with its unit."""
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context=USER_INPUT)
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, source)) from None
 

@@ -11,8 +11,9 @@ citation or "assumption: ..."); docs/calibration.md sets the defaults against fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -27,28 +28,59 @@ from pydantic import (
 
 from rassim.sim.distributions import Distribution, parse_distribution
 from rassim.sim.units import (
+    NS_PER_H,
+    NS_PER_S,
     format_duration,
+    format_fit,
+    format_rate,
     format_rate_per_gib_hour,
     format_size,
     parse_duration,
+    parse_fit,
+    parse_rate,
     parse_rate_per_gib_hour,
     parse_size,
 )
 
-Duration = Annotated[int, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
-Size = Annotated[int, BeforeValidator(parse_size), PlainSerializer(format_size)]
+# Validation context of what a user wrote (files, --set, experiments): every duration,
+# size and rate carries its unit. From Python, a bare number is taken in the internal
+# unit (ns, bytes, per GiB-hour, per hour, per second, FIT).
+USER_INPUT = {"units_required": True}
+
+
+def _quantity(parse: Callable[[Any, bool], Any]) -> BeforeValidator:
+    """Parse text with a unit; a bare number only from Python (see ``USER_INPUT``)."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        return parse(value, bool(info.context and info.context.get("units_required")))
+
+    return BeforeValidator(validate)
+
+
+Duration = Annotated[int, _quantity(parse_duration), PlainSerializer(format_duration)]
+Size = Annotated[int, _quantity(parse_size), PlainSerializer(format_size)]
 Latency = Annotated[
     Distribution,
-    BeforeValidator(parse_distribution),
+    _quantity(parse_distribution),
     PlainSerializer(str, return_type=str),
 ]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 RatePerGiBHour = Annotated[
     float,
-    BeforeValidator(parse_rate_per_gib_hour),
+    _quantity(parse_rate_per_gib_hour),
     PlainSerializer(format_rate_per_gib_hour, return_type=str),
 ]
-PerHour = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+PerHour = Annotated[
+    float,
+    _quantity(lambda value, required: parse_rate(value, NS_PER_H, required)),
+    PlainSerializer(lambda rate: format_rate(rate, "h"), return_type=str),
+]
+PerSecond = Annotated[
+    float,
+    _quantity(lambda value, required: parse_rate(value, NS_PER_S, required)),
+    PlainSerializer(lambda rate: format_rate(rate, "s"), return_type=str),
+]
+Fit = Annotated[float, _quantity(parse_fit), PlainSerializer(format_fit, return_type=str)]
 
 
 class Owner(StrEnum):
@@ -71,19 +103,45 @@ class Owner(StrEnum):
         self.in_guest_ram = value.startswith("guest_")
 
 
+NONE = "none"  # TOML has no null: the text "none" stands for "no value" in optional keys
+
+
 class Section(BaseModel):
-    """Base of every scenario section: unknown keys rejected, values immutable."""
+    """Base of every scenario section: unknown keys rejected, values immutable, and
+    ``"none"`` read as no value wherever a key may have none (``vmm.restart_after``)."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, arbitrary_types_allowed=True, validate_default=True
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _none_is_no_value(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or NONE not in data.values():
+            return data
+        optional = {
+            name
+            for name, field in cls.model_fields.items()
+            if type(None) in get_args(field.annotation)
+        }
+        return {k: None if v == NONE and k in optional else v for k, v in data.items()}
+
+
+# Bounds where the physics has them: a fleet is at most a large cloud region, a host
+# holds at most microVM densities (Firecracker reports thousands per host), and at an
+# acceleration of 10^9 each DRAM device fails about 66 times an hour (66 FIT x 10^9 per
+# 10^9 device-hours): no longer a memory, and no longer a study of its errors.
+MAX_HOSTS = 1_000_000
+MAX_VMS_PER_HOST = 4096
+MAX_ACCELERATION = 1e9
+
 
 class FleetConfig(Section):
-    hosts: int = Field(1, ge=1, description="hosts in the fleet")
+    hosts: int = Field(1, ge=1, le=MAX_HOSTS, description="hosts in the fleet")
     vms_per_host: int = Field(
         4,
         ge=1,
+        le=MAX_VMS_PER_HOST,
         description="VMs on each host",
         json_schema_extra={"source": "assumption: four large VMs fill a 512 GiB host"},
     )
@@ -166,10 +224,10 @@ FIT_SOURCE = (
 class FaultRate(Section):
     """One fault mode: FIT per device (failures per 10^9 device-hours) and footprint."""
 
-    transient: PerHour = Field(
+    transient: Fit = Field(
         description="FIT, transient faults", json_schema_extra={"source": FIT_SOURCE}
     )
-    permanent: PerHour = Field(
+    permanent: Fit = Field(
         description="FIT, permanent faults", json_schema_extra={"source": FIT_SOURCE}
     )
     pages: int = Field(
@@ -221,8 +279,8 @@ class MemoryConfig(Section):
         "ue_rate", description="UEs from a direct rate, or from DRAM faults through ECC"
     )
     ue_rate: RatePerGiBHour = Field(
-        3e-9,
-        description="UEs per GiB of host memory per hour ('3e-9/GiB/h' or a number)",
+        "3e-9/GiB/h",
+        description="UEs per GiB of host memory per hour",
         json_schema_extra={
             "source": "Schroeder, Pinheiro & Weber, SIGMETRICS'09, Table 1: 1.29% of machines "
             "see a UE per year; 3e-9/GiB/h gives 1.34% of 512 GiB hosts (docs/calibration.md)"
@@ -239,6 +297,7 @@ class MemoryConfig(Section):
     acceleration: float = Field(
         1.0,
         gt=0,
+        le=MAX_ACCELERATION,
         allow_inf_nan=False,
         description="multiplies every fault and UE rate",
         json_schema_extra={
@@ -457,10 +516,9 @@ class GuestConfig(Section):
     reboot_time: Duration = Field("60s", description="guest panic to running (assumption)")
     process_restart: Duration = Field("5s", description="a killed process is back after")
     work_unit: Duration = Field("1min", description="work is committed every work_unit")
-    work_rate: float = Field(
-        1.0,
+    work_rate: PerSecond = Field(
+        "1/s",
         gt=0,
-        allow_inf_nan=False,
         description="work per second",
         json_schema_extra={"source": "assumption: work counted in process-seconds"},
     )

@@ -28,7 +28,15 @@ from rassim.replay.pagetypes import Placement, placement
 from rassim.replay.records import BEYOND_MEMORY
 from rassim.results.stats import binomial_interval, poisson_interval
 from rassim.scenario import Scenario
-from rassim.sim.units import NS_PER_H, GiB, MiB, format_duration, format_size, parse_size
+from rassim.sim.units import (
+    NS_PER_H,
+    GiB,
+    MiB,
+    format_duration,
+    format_rate_per_gib_hour,
+    format_size,
+    parse_size,
+)
 
 MARKER = "# Written by rassim fit"
 MIX_CLASSES: dict[str, tuple[Placement, ...]] = {
@@ -222,16 +230,16 @@ def fitted_scenario(fit: Fit, vms_per_host: int, min_typed: int) -> tuple[Scenar
     mix_text = ", ".join(f"{name} {share:.3f}" for name, share in shares.items())
     comments["memory.host_kernel"] = f"{sizing}: {mix_text}"
     comments["guest.memory"] = "the rest of the VMM and guest RAM share, per VM"
-    data = {
-        "duration": fit.observed_ns,
+    data = {  # written as a user writes a scenario: with units
+        "duration": format_duration(fit.observed_ns),
         "fleet": {"hosts": fit.hosts, "vms_per_host": vms_per_host},
         "memory": {
             "source": "ue_rate",
-            "ue_rate": fit.ue.rate,
-            "host_memory": fit.host_memory,
-            "host_kernel": host_kernel,
+            "ue_rate": format_rate_per_gib_hour(fit.ue.rate),
+            "host_memory": format_size(fit.host_memory),
+            "host_kernel": format_size(host_kernel),
         },
-        "guest": {"memory": guest_memory},
+        "guest": {"memory": format_size(guest_memory)},
     }
     return validate(data, "rassim fit"), comments
 

@@ -209,12 +209,15 @@ def blocks(draw: Callable[[int], np.ndarray], block: int, first: int = 8) -> Ite
 _CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
 
 
-def parse_distribution(value: str | int | Distribution) -> Distribution:
-    """Parse the text form of a distribution (see the module docstring)."""
+def parse_distribution(
+    value: str | int | Distribution, units_required: bool = False
+) -> Distribution:
+    """Parse the text form of a distribution (see the module docstring); a bare int is
+    a fixed duration in nanoseconds (unless ``units_required``, :mod:`rassim.sim.units`)."""
     if isinstance(value, Distribution):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return Fixed(parse_duration(value))
+        return Fixed(parse_duration(value, units_required))
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a distribution: write e.g. '50us' or 'exp(50us)'")
     match = _CALL.match(value)

@@ -36,10 +36,9 @@ from rassim.config import (
     read_toml,
     validate,
 )
-from rassim.scenario import Scenario
+from rassim.scenario import NONE, Scenario
 from rassim.sim.streams import name_key
 from rassim.sweep.experiment_file import (
-    NONE,
     ExperimentFile,
     Factor,
     Header,

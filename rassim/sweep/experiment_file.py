@@ -13,7 +13,6 @@ from rassim.config import ConfigError, did_you_mean, format_validation_error
 from rassim.scenario import Scenario
 
 TABLES = ("errors", "vms", "ues", "faults")
-NONE = "none"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 

@@ -11,7 +11,14 @@ import pytest
 from rassim.cli import main
 from rassim.presets import PRESETS
 
-SMALL = ["--set", "memory.ue_rate=2e-3", "--set", "duration=2d", "--set", "fleet.vms_per_host=2"]
+SMALL = [
+    "--set",
+    "memory.ue_rate=2e-3/GiB/h",
+    "--set",
+    "duration=2d",
+    "--set",
+    "fleet.vms_per_host=2",
+]
 
 
 def _rassim(*args: str) -> subprocess.CompletedProcess[str]:

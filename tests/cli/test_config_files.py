@@ -69,7 +69,9 @@ def test_resolved_default_round_trips(tmp_path: Path) -> None:
             r"hypervisr: unknown key \(did you mean 'hypervisor'\?\)",
         ),
         ("duration = '5 parsecs'\n", [], r"duration: '5 parsecs' is not a duration"),
-        ("[memory]\nue_rate = -1\n", [], r"memory\.ue_rate: rate -1 must be .* >= 0"),
+        ("[memory]\nue_rate = '-1/GiB/h'\n", [], r"memory\.ue_rate: .*'-1/GiB/h' is not a rate"),
+        ("[memory]\nue_rate = 1e-4\n", [], r"memory\.ue_rate: 0\.0001 has no unit: .*'1e-4/GiB/h'"),
+        ("duration = 30\n", [], r"duration: 30 has no unit: .*ns, us, .*'24h'"),
         (
             "[firmware]\np_record = 1.5\n",
             [],

@@ -265,6 +265,107 @@ CASES = [
         _run("out"),
         "not an earlier `rassim report` result",
     ),
+    # 2. units are required for every duration, size and rate (a bare 0 means off)
+    *[
+        Case(
+            f"--set {item}", ["validate", "--preset", "qemu-ras", "--set", item], _nothing, message
+        )
+        for item, message in [
+            ("duration=30", "duration: 30 has no unit: write a duration as text"),
+            ("memory.scrub_period=24", "memory.scrub_period: 24 has no unit"),
+            ("memory.ue_rate=1e-4", "memory.ue_rate: 0.0001 has no unit"),
+            ("memory.host_memory=512", "memory.host_memory: 512 has no unit"),
+            ("firmware.latency=50", "firmware.latency: 50 has no unit"),
+            ("guest.work_rate=2", "guest.work_rate: 2 has no unit"),
+            ("memory.access.guest_anon.access_rate=6", "access_rate: 6 has no unit"),
+            ("memory.faults.single_bit.transient=14", "transient: 14 has no unit"),
+            ("duration=1.5", "duration: 1.5 has no unit"),
+        ]
+    ],
+    Case(
+        "a bare 0 means off",
+        [
+            "validate",
+            "--preset",
+            "qemu-ras",
+            "--set",
+            "memory.scrub_period=0",
+            "--set",
+            "memory.ue_rate=0",
+        ],
+        _nothing,
+        code=0,
+    ),
+    Case(
+        "units in a scenario file",
+        ["validate", "s.toml"],
+        _file("s.toml", b"[memory]\nscrub_period = 24\n"),
+        "s.toml: memory.scrub_period: 24 has no unit",
+    ),
+    Case(
+        "units in an experiment's base",
+        ["sweep", "x.toml", "--dry-run"],
+        _file("x.toml", EXPERIMENT.replace('"1h"', "3600").encode()),
+        "duration: 3600 has no unit",
+    ),
+    Case(
+        "units in an experiment's factor",
+        ["sweep", "x.toml", "--dry-run"],
+        _file(
+            "x.toml",
+            (EXPERIMENT + '[[factors]]\nkey = "memory.ue_rate"\nvalues = [1e-4]\n').encode(),
+        ),
+        "memory.ue_rate=0.0001): memory.ue_rate: 0.0001 has no unit",
+    ),
+    # 5. "none" is no value for optional keys everywhere
+    Case(
+        "--set none",
+        ["validate", "--preset", "qemu-ras", "--set", "vmm.restart_after=none"],
+        _nothing,
+        code=0,
+    ),
+    Case(
+        "none in a scenario file",
+        ["validate", "s.toml"],
+        _file("s.toml", b'[vmm]\nrestart_after = "none"\n'),
+        code=0,
+    ),
+    Case(
+        "none in an experiment",
+        ["sweep", "x.toml", "--dry-run"],
+        _file(
+            "x.toml",
+            (
+                EXPERIMENT + '[[factors]]\nkey = "vmm.restart_after"\nvalues = [2, "none"]\n'
+            ).encode(),
+        ),
+        code=0,
+    ),
+    Case(
+        "none where a value is needed",
+        ["validate", "--preset", "qemu-ras", "--set", "vmm.sea_exit=none"],
+        _nothing,
+        "vmm.sea_exit: Input should be",
+    ),
+    # 3. validation bounds where the physics has them
+    Case(
+        "a billion hosts",
+        ["run", *QUICK, "--set", "fleet.hosts=1000000000"],
+        _nothing,
+        "fleet.hosts: must be less than or equal to 1000000",
+    ),
+    Case(
+        "acceleration 1e300",
+        ["run", *QUICK, "--set", "memory.acceleration=1e300"],
+        _nothing,
+        "memory.acceleration: must be less than or equal to 1000000000",
+    ),
+    Case(
+        "VMs per host",
+        ["run", *QUICK, "--set", "fleet.vms_per_host=100000"],
+        _nothing,
+        "fleet.vms_per_host: must be less than or equal to 4096",
+    ),
     # 4. no traceback for any user error
     Case(
         "scenario not UTF-8",
