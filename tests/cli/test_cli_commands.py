@@ -156,7 +156,7 @@ def test_the_comparison_keeps_intervals_in_their_domains() -> None:
         scenario = load_scenario(
             preset="sea-to-user",
             overrides=[
-                "memory.ue_rate=2e-3",
+                "memory.ue_rate=2e-3/GiB/h",
                 "duration=2d",
                 "fleet.hosts=3",
                 f"hypervisor.policy={policy}",
