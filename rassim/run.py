@@ -20,30 +20,15 @@ import pandas as pd
 import simpy
 
 from rassim.interrupts import as_completed_checked, deferred_interrupts
-from rassim.model.faults import FAULT_COLUMNS, FaultSource
+from rassim.model import sources, tables
 from rassim.model.host import Host
-from rassim.model.memory import ue_frame
-from rassim.model.outcomes import Ledger, LedgerError, UeState
+from rassim.model.ledger import LedgerError, RunLedger
+from rassim.model.outcomes import UeState
 from rassim.results.metrics import Exposure, summarise
-from rassim.scenario import Injection, Owner, Scenario
+from rassim.scenario import Scenario
 from rassim.sim.channel import HopLog, Network
 from rassim.sim.streams import Streams
 from rassim.sim.units import parse_size
-
-VM_COLUMNS = (
-    "host",
-    "vm",
-    "downtime_s",
-    "availability",
-    "outages",
-    "crashes",
-    "restarts",
-    "process_kills",
-    "lost_down_s",
-    "lost_inflight_s",
-    "lost_stall_s",
-    "goodput",
-)
 
 
 @dataclass
@@ -183,25 +168,24 @@ def _simulate_hosts(scenario: Scenario, seed: int | np.random.SeedSequence, host
     """Run each host of ``hosts`` on its own event queue, one after the other."""
     with _cyclic_gc_paused():
         log = HopLog(enabled=scenario.record_hops)
-        ledger = Ledger()
+        ledger = RunLedger()
         ue_ids = itertools.count()
         ues: list = []
         vms: list = []
         faults: list[tuple] = []
         panics = 0
         for index in hosts:
-            host, source = _run_host(scenario, seed, index, log, ledger, ue_ids)
+            host = _run_host(scenario, seed, index, log, ledger, ue_ids, faults)
             ledger.check()
             ues += host.memory.ues
-            vms += _vm_rows(host, scenario.duration)
-            faults += source.log if source is not None else []
+            vms += tables.vm_rows(host, scenario.duration)
             panics += host.panics
         return _Part(
-            errors=ledger.to_frame(),
-            ues=ue_frame(ues, parse_size(scenario.guest.backing_page)),
-            hops=log.to_frame(),
-            vms=pd.DataFrame.from_records(vms, columns=list(VM_COLUMNS)),
-            faults=pd.DataFrame.from_records(faults, columns=list(FAULT_COLUMNS)),
+            errors=tables.errors_frame(ledger.rows),
+            ues=tables.ues_frame(ues, parse_size(scenario.guest.backing_page)),
+            hops=tables.hops_frame(log),
+            vms=tables.vms_frame(vms),
+            faults=tables.faults_frame(faults),
             host_panics=panics,
         )
 
@@ -211,35 +195,31 @@ def _run_host(
     seed: int | np.random.SeedSequence,
     index: int,
     log: HopLog,
-    ledger: Ledger,
+    ledger: RunLedger,
     ue_ids: itertools.count,
-) -> tuple[Host, FaultSource | None]:
-    """Build host ``index`` with its error sources and run it to the end."""
+    faults: list[tuple],
+) -> Host:
+    """Build host ``index`` with its UE sources and run it to the end."""
     env = simpy.Environment()
     streams = Streams(seed)
-    network = Network(env, streams, log)
     horizon = scenario.duration
-    host = Host(env, index, scenario, network, ledger, horizon)
-    network.check_wired()
-    source = None
-    if scenario.memory.source == "faults":
-        source = FaultSource(
-            host.memory,
-            scenario.memory,
-            streams.draws(f"{host.name}.dram"),
-            ue_ids.__next__,
-            streams.draws(f"{host.name}.rasdaemon"),
-        )
-        source.start(horizon)
-    elif scenario.memory.ue_rate > 0:
-        host.memory.poisson_arrivals(scenario.memory.ue_rate, ue_ids.__next__)
-    for injection in sorted(scenario.memory.injections, key=lambda i: i.at):
-        if injection.host == index:
-            env.process(_inject(env, host, injection, ue_ids))
+    host = Host(env, index, scenario, Network(env, streams, log), ledger, horizon)
+    setup = sources.Setup(
+        env,
+        index,
+        host.memory,
+        scenario.memory,
+        lambda name: streams.draws(f"{host.name}.{name}"),
+        ue_ids,
+        horizon,
+        faults,
+    )
+    env.process(sources.SOURCES[scenario.memory.source](setup))
+    env.process(sources.injections(setup))
     env.run()
     for vm in host.vms:
         vm.workload.finish()
-    return host, source
+    return host
 
 
 def _number_in_time_order(parts: list[_Part]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -296,47 +276,6 @@ def _time_order(
     number = np.empty(len(key), dtype=np.int64)
     number[key[order]] = np.arange(len(key))
     return order, number
-
-
-def _inject(env: simpy.Environment, host: Host, injection: Injection, ue_ids: itertools.count):
-    """EINJ: poison one page of the given owner class at the given time."""
-    yield env.timeout(injection.at)
-    owner = injection.owner
-    vm = None if owner in (Owner.HOST_KERNEL, Owner.HOST_FREE) else injection.vm
-    forced_el = None if injection.kernel is None else int(injection.kernel)
-    host.memory.create(
-        next(ue_ids),
-        owner,
-        vm,
-        injection.permanent,
-        "einj",
-        forced_el=forced_el,
-        first_delay=injection.consume_after,
-    )
-
-
-def _vm_rows(host: Host, horizon: int) -> list[tuple]:
-    """One row per VM (``VM_COLUMNS``): its downtime, outages and the work it lost."""
-    rows = []
-    for vm in host.vms:
-        work = vm.workload
-        rows.append(
-            (
-                host.index,
-                vm.index,
-                work.vm_down_ns / 1e9,
-                1 - work.vm_down_ns / horizon if horizon else 1.0,
-                work.outages,
-                vm.crashes,
-                vm.restarts,
-                work.kills,
-                work.lost_down_ns / 1e9,
-                work.lost_inflight_ns / 1e9,
-                work.lost_stall_ns / 1e9,
-                1 - work.lost_ns / work.possible_ns if work.possible_ns else 1.0,
-            )
-        )
-    return rows
 
 
 def exposure(scenario: Scenario) -> Exposure:

@@ -82,6 +82,13 @@ PerSecond = Annotated[
 ]
 Fit = Annotated[float, _quantity(parse_fit), PlainSerializer(format_fit, return_type=str)]
 
+# The settings the model dispatches on: each value has an entry in its layer's table.
+UeSource = Literal["ue_rate", "faults"]  # rassim.model.sources.SOURCES
+Ecc = Literal["secded", "chipkill"]  # rassim.model.dram.ECC
+Policy = Literal["serror_fallback", "exit_to_user"]  # Hypervisor.UNCLAIMED_SEA
+SeaExit = Literal["unhandled", "inject", "inject_cper"]  # Vmm.SEA_EXIT
+AoAction = Literal["ignore", "notify"]  # Vmm.AO_ACTION
+
 
 class Owner(StrEnum):
     """Owner classes of the memory map (MODEL 3.1): who a poisoned page belongs to."""
@@ -275,7 +282,7 @@ RASDAEMON_SOURCE = "rasdaemon misc/rasdaemon.env: PAGE_CE_THRESHOLD=50, PAGE_CE_
 
 
 class MemoryConfig(Section):
-    source: Literal["ue_rate", "faults"] = Field(
+    source: UeSource = Field(
         "ue_rate", description="UEs from a direct rate, or from DRAM faults through ECC"
     )
     ue_rate: RatePerGiBHour = Field(
@@ -305,7 +312,7 @@ class MemoryConfig(Section):
             "reports say so"
         },
     )
-    ecc: Literal["secded", "chipkill"] = Field(
+    ecc: Ecc = Field(
         "chipkill",
         description="ECC of the DRAM faults source (chipkill: x4 single-device correction)",
         json_schema_extra={
@@ -465,7 +472,7 @@ class FirmwareConfig(Section):
 
 
 class HypervisorConfig(Section):
-    policy: Literal["serror_fallback", "exit_to_user"] = "exit_to_user"
+    policy: Policy = "exit_to_user"
     exit_in_kernel: Latency = Field("408ns", description="in-kernel exit (Kunpeng 920)")
     exit_to_user: Latency = Field("2306ns", description="exit to userspace and back")
     asi_overhead: Latency = Field(
@@ -480,10 +487,10 @@ class HypervisorConfig(Section):
 
 
 class VmmConfig(Section):
-    sea_exit: Literal["unhandled", "inject", "inject_cper"] = "inject"
+    sea_exit: SeaExit = "inject"
     unmap: bool = Field(False, description="unmap the GPA from stage 2 (KVM userfault)")
     restart_after: int | None = Field(None, ge=1, description="restart after N poisoned GPAs")
-    ao_action: Literal["ignore", "notify"] = "ignore"
+    ao_action: AoAction = "ignore"
     guest_ghes: bool = Field(True, description="the VM has a HEST/GHES (QEMU ras=on)")
     latency: Latency = Field("20us", description="VMM signal/exit handling")
     hang_detect: Duration = Field("5min", description="a hung VM is declared lost after")

@@ -49,9 +49,12 @@ def arm_sea_esr_mask(feat_ras: bool) -> int:
     return mask | ESR_ELx_SET_MASK if feat_ras else mask
 
 
+_ESR_MASKS = (arm_sea_esr_mask(False), arm_sea_esr_mask(True))
+
+
 def sanitise_esr(esr: int, feat_ras: bool) -> int:
     """``run->arm_sea.esr = esr & esr_mask``: drops ISS2, ISV/SAS/SSE/SRT/SF/AR, VNCR, S1PTW."""
-    return esr & arm_sea_esr_mask(feat_ras)
+    return esr & _ESR_MASKS[feat_ras]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,8 +70,11 @@ class KvmRunArmSea:
     SIZE = _ARM_SEA.size
 
     def __post_init__(self) -> None:
-        values = (self.flags, self.esr, self.gva, self.gpa)
-        if all(type(v) is int for v in values) and min(values) >= 0 and max(values) <= _U64:
+        flags, esr, gva, gpa = values = (self.flags, self.esr, self.gva, self.gpa)
+        # The common case in one test: four ints (not bools), none negative or above 64 bits.
+        if type(flags) is type(esr) is type(gva) is type(gpa) is int and not (
+            (flags | esr | gva | gpa) >> 64
+        ):
             return
         for name, value in zip(("flags", "esr", "gva", "gpa"), values, strict=True):
             if not isinstance(value, int) or not 0 <= value <= _U64:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from rassim.arch.esr import SErrorSeverity, data_abort, serror
-from rassim.model.messages import ExternalAbort, PoisonRead
+from rassim.model.interfaces import Ledger
+from rassim.model.messages import ErrorEvent, ExternalAbort, PoisonRead
 from rassim.model.outcomes import Context
-from rassim.scenario import Scenario
-from rassim.sim.channel import Channel
+from rassim.scenario import CpuConfig
+from rassim.sim.channel import Channel, Inbox
 from rassim.sim.draws import Draws
 
 _WALKS = (Context.GUEST_STAGE1_WALK, Context.HOST_STAGE2_WALK)
@@ -30,47 +31,61 @@ class Cpu:
     guest's EL1 and only host-imposed accesses (stage-2 walks) reach EL2.
     """
 
-    def __init__(self, scenario: Scenario, rng: Draws) -> None:
+    def __init__(
+        self,
+        config: CpuConfig,
+        feat_ras: bool,
+        rng: Draws,
+        ledger: Ledger,
+        reads: Inbox[PoisonRead],
+        to_el2: Channel[ExternalAbort],
+        to_guest: list[Channel[ExternalAbort]],
+    ) -> None:
+        """``to_el2`` goes to EL3 under firmware-first, to KVM otherwise; ``to_guest``
+        holds each VM's own EL1, for a guest abort without FEAT_RAS and firmware-first."""
         self.rng = rng
-        self.p_sync = scenario.cpu.p_sync
-        self.p_fnv = scenario.cpu.p_fnv
-        self.feat_ras = scenario.platform.feat_ras
-        self.firmware_first = scenario.firmware.first
-        names = list(scenario.cpu.serror_aet)
-        weights = np.asarray([scenario.cpu.serror_aet[n] for n in names], dtype=np.float64)
+        self.ledger = ledger
+        self.reads = reads
+        self.to_el2 = to_el2
+        self.to_guest = to_guest
+        self.p_sync = config.p_sync
+        self.p_fnv = config.p_fnv
+        self.feat_ras = feat_ras
+        names = list(config.serror_aet)
+        weights = np.asarray([config.serror_aet[n] for n in names], dtype=np.float64)
         self._aet = [SErrorSeverity[n] for n in names]
         self._aet_cumulative = np.cumsum(weights / weights.sum()).tolist()
-        self.to_el3: Channel
-        self.to_el2: Channel
-        self.guest_channels: list[Channel]  # per VM: the guest's own EL1
 
-    def on_poison_read(self, message: PoisonRead) -> None:
-        event = message.event
-        context, el = event.context, event.el
-        event.sync = self.rng.random() < self.p_sync
-        if not event.sync:
-            event.esr = self._serror()
-            (self.to_el3 if self.firmware_first else self.to_el2).send(
-                ExternalAbort(event, event.esr, None)
-            )
-            return
+    def consume(self):
+        """Each poisoned read raises an external abort: synchronous (SEA) or an SError."""
+        while True:
+            read = yield self.reads.get()
+            if self.rng.random() < self.p_sync:
+                self._sea(read.error)
+            else:
+                esr = self._serror()
+                self.ledger.syndrome(read.error, False, esr)
+                self.to_el2.send(ExternalAbort(read.error, esr, None))
+
+    def _sea(self, error: ErrorEvent) -> None:
+        context, el = error.context, error.el
         fnv = self.rng.random() < self.p_fnv
         level = self.rng.below(4) if context in _WALKS else None
-        far = None if fnv else far_for(context, el, event.ue.gpa)
-        if not self.firmware_first and not self.feat_ras and context in _GUEST_DIRECT:
+        far = None if fnv else far_for(context, el, error.gpa)
+        if self.to_guest and context in _GUEST_DIRECT:
             # HCR_EL2.TEA is RES0: the guest's EL1 takes its own abort.
-            event.esr = event.guest_esr = data_abort(lower=el == 0, fnv=fnv, ttw_level=level)
-            self.guest_channels[event.vm].send(ExternalAbort(event, event.esr, far))
+            esr = data_abort(lower=el == 0, fnv=fnv, ttw_level=level)
+            self.ledger.syndrome(error, True, esr)
+            self.to_guest[error.vm].send(ExternalAbort(error, esr, far))  # type: ignore[index]
             return
-        event.esr = data_abort(
+        esr = data_abort(
             lower=context is not Context.HOST_KERNEL,
             fnv=fnv,
             s1ptw=context is Context.HOST_STAGE2_WALK,
             ttw_level=level,
         )
-        (self.to_el3 if self.firmware_first else self.to_el2).send(
-            ExternalAbort(event, event.esr, far)
-        )
+        self.ledger.syndrome(error, True, esr)
+        self.to_el2.send(ExternalAbort(error, esr, far))
 
     def _serror(self) -> int:
         """A RAS SError with a drawn AET, or an IMPDEF one (IDS) without FEAT_RAS."""

@@ -9,8 +9,8 @@ from rassim.arch.esr import (
     is_serror,
 )
 from rassim.model.messages import ExternalAbort, FirmwareNotification, ScrubReport
-from rassim.scenario import Scenario
-from rassim.sim.channel import Channel
+from rassim.scenario import FirmwareConfig
+from rassim.sim.channel import Channel, Inbox
 from rassim.sim.draws import Draws
 
 
@@ -24,24 +24,35 @@ class El3Firmware:
     marked fatal (``firmware.p_fatal``) is fatal severity: host APEI will panic.
     """
 
-    def __init__(self, scenario: Scenario, rng: Draws) -> None:
+    def __init__(
+        self,
+        config: FirmwareConfig,
+        rng: Draws,
+        inbox: Inbox[ExternalAbort | ScrubReport],
+        to_el2: Channel[FirmwareNotification],
+        deferred_to_el2: Channel[ScrubReport],
+    ) -> None:
         self.rng = rng
-        self.ghes_sea = scenario.firmware.ghes_sea
-        self.p_record = scenario.firmware.p_record
-        self.p_fatal = scenario.firmware.p_fatal
-        self.to_el2: Channel
-        self.scrub_to_el2: Channel  # action-optional records
+        self.inbox = inbox
+        self.to_el2 = to_el2
+        self.deferred_to_el2 = deferred_to_el2  # action-optional records
+        self.ghes_sea = config.ghes_sea
+        self.p_record = config.p_record
+        self.p_fatal = config.p_fatal
 
-    def on_external_abort(self, message: ExternalAbort) -> None:
-        esr = message.esr
-        record = self.ghes_sea and self.rng.random() < self.p_record
-        fatal = self.rng.random() < self.p_fatal or (
-            is_serror(esr)
-            and arm64_is_ras_serror(esr)
-            and arm64_ras_serror_get_severity(esr) is SErrorSeverity.UC
-        )
-        self.to_el2.send(FirmwareNotification(message.event, esr, message.far, record, fatal))
-
-    def on_scrub_report(self, message: ScrubReport) -> None:
-        """A deferred error found by the patrol scrubber: an action-optional record."""
-        self.scrub_to_el2.send(message)
+    def handle_external_aborts(self):
+        """Each external abort is recorded and re-delivered to EL2; a deferred error the
+        patrol scrubber found becomes an action-optional record."""
+        while True:
+            message = yield self.inbox.get()
+            if isinstance(message, ScrubReport):
+                self.deferred_to_el2.send(message)
+                continue
+            esr = message.esr
+            record = self.ghes_sea and self.rng.random() < self.p_record
+            fatal = self.rng.random() < self.p_fatal or (
+                is_serror(esr)
+                and arm64_is_ras_serror(esr)
+                and arm64_ras_serror_get_severity(esr) is SErrorSeverity.UC
+            )
+            self.to_el2.send(FirmwareNotification(message.error, esr, message.far, record, fatal))

@@ -1,88 +1,86 @@
-"""A host and its VMs: the layers built, wired through timed channels, and their lifecycles.
+"""A host and its VMs: the layers built, wired through timed channels and run as SimPy
+processes, and what happens when a VM or the host goes down and comes back.
 
 The component tree has dotted names (``host0.kvm``, ``host0.vm1.guest``) that key each
-component's random stream and label every hop.
+component's random stream and label every hop. Each layer is handed its own config
+section, its inbox, the channels it sends on, and the ledger and page interfaces; none
+of them holds a reference to this module's classes or to another layer.
+
+When a VM goes down every wait it owns ends with it: messages in flight to, from or on
+behalf of it are cancelled, its pages' clocks are cancelled, a hang being timed by its
+VMM is interrupted. When the host goes down, every wait on the host ends, including a
+VM's reboot (interrupted: the host's boot starts every VM).
 """
 
 from __future__ import annotations
 
 import simpy
+from simpy.exceptions import Interrupt
 
 from rassim.model.cpu import Cpu
 from rassim.model.firmware import El3Firmware
 from rassim.model.guest import GuestKernel
 from rassim.model.hypervisor import Hypervisor
-from rassim.model.memory import MemoryNode, Ue
-from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
-from rassim.model.outcomes import Context, ErrorEvent, EventKind, Ledger, Outcome
+from rassim.model.ledger import HostLedger, RunLedger
+from rassim.model.memory import MemoryMap, MemoryNode
+from rassim.model.messages import ErrorEvent
+from rassim.model.outcomes import Outcome
 from rassim.model.vmm import Vmm
 from rassim.model.workload import Workload
 from rassim.scenario import Scenario
-from rassim.sim.channel import Network
+from rassim.sim.channel import Channel, Inbox, Network
 from rassim.sim.distributions import Fixed, Sum
 
 
 class Vm:
-    """One VM: its VMM and guest kernel, and whether it is running."""
+    """One VM: its VMM, its guest kernel and its processes' work, and whether it runs."""
 
-    def __init__(self, host: Host, index: int, scenario: Scenario) -> None:
-        self.host = host
-        self.env = host.env
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        vmm: Vmm,
+        guest: GuestKernel,
+        workload: Workload,
+        links: list[Channel],
+        inboxes: list[Inbox],
+    ) -> None:
         self.index = index
-        self.name = f"{host.name}.vm{index}"
+        self.name = name
+        self.vmm = vmm
+        self.guest = guest
+        self.workload = workload
+        self.links = links  # every channel to, from or within the VM
+        self.inboxes = inboxes
         self.up = True
-        self.epoch = 0
         self.crashes = 0
         self.restarts = 0
-        self.reboot_time = scenario.guest.reboot_time
-        self.restart_time = scenario.vmm.restart_time
-        streams = host.network.streams
-        guest = scenario.guest
-        self.workload = Workload(
-            self.env, guest.processes, guest.work_unit, guest.process_restart, host.horizon_ns
-        )
-        self.vmm = Vmm(self, scenario)
-        self.guest = GuestKernel(self, scenario, streams.draws(f"{self.name}.guest"))
-
-    def crash(self, event: ErrorEvent, outcome: Outcome, detail: str, vmm_dies: bool) -> None:
-        """The VM goes down (guest panic, VMM death, hang, or a planned restart) and every
-        event still in flight on it ends with it."""
-        self.host.resolve(event, outcome, detail)
-        for other in self.host.ledger.open_events(self.host.index, self.index):
-            self.host.resolve(other, outcome, f"in flight when the VM went down ({detail})")
-        self.stop()
-        planned = outcome is Outcome.VM_RESTARTED
-        if planned:
-            self.restarts += 1
-        else:
-            self.crashes += 1
-        self.env.process(self._reboot(self.restart_time if planned else self.reboot_time, vmm_dies))
-
-    def _reboot(self, delay: int, vmm_dies: bool):
-        epoch = self.epoch
-        yield self.env.timeout(delay)
-        if epoch != self.epoch or not self.host.up:
-            return  # the host went down meanwhile: its reboot brings this VM back
-        remapped = self.start(new_vmm=vmm_dies)
-        self.host.memory.reset_vm(self.index, vmm_dies, remapped)
+        self.rebooting: simpy.Process | None = None
 
     def stop(self) -> None:
-        """The VM stops running; a pending reboot of an earlier boot becomes stale."""
+        """The VM stops running: its messages in flight and its VMM's waits end."""
         self.up = False
-        self.epoch += 1
         self.workload.vm_down()
+        self.vmm.stop()
+        for link in self.links:
+            link.cancel()
+        for inbox in self.inboxes:
+            inbox.cancel(lambda message: True)
 
-    def start(self, new_vmm: bool) -> set[int]:
-        """The VM boots again (with a new VMM process or not); returns the GPAs the VMM
+    def boot(self, new_vmm: bool) -> set[int]:
+        """The VM runs again (with a new VMM process or not); returns the GPAs the VMM
         remapped with fresh memory."""
         self.up = True
-        self.guest.oopses = 0
+        self.guest.boot()
         self.workload.vm_up_again()
         return self.vmm.reset(new_process=new_vmm)
 
 
 class Host:
-    """One host: memory node, CPU, EL3 firmware, hypervisor, and its VMs, wired."""
+    """One host: memory node, CPU, EL3 firmware, hypervisor and VMs, wired and running.
+
+    It is the :class:`~rassim.model.ledger.Lifecycle` behind its layers' ledger.
+    """
 
     def __init__(
         self,
@@ -90,126 +88,190 @@ class Host:
         index: int,
         scenario: Scenario,
         network: Network,
-        ledger: Ledger,
+        ledger: RunLedger,
         horizon_ns: int,
     ) -> None:
         self.env = env
         self.index = index
-        self.name = f"host{index}"
-        self.network = network
-        self.ledger = ledger
-        self.horizon_ns = horizon_ns
+        self.name = h = f"host{index}"
         self.up = True
         self.panics = 0
         self.reboot_time = scenario.platform.host_reboot_time
-        self.firmware_first = scenario.firmware.first
-        streams = network.streams
-        self.memory = MemoryNode(self, scenario, streams.draws(f"{self.name}.memory"), horizon_ns)
-        self.cpu = Cpu(scenario, streams.draws(f"{self.name}.cpu"))
-        self.el3 = El3Firmware(scenario, streams.draws(f"{self.name}.el3"))
-        self.kvm = Hypervisor(self, scenario, streams.draws(f"{self.name}.kvm"))
-        self.vms = [Vm(self, i, scenario) for i in range(scenario.fleet.vms_per_host)]
-        self.memory.on_event = self.on_memory_event
-        self._wire(scenario)
+        self.guest_reboot_time = scenario.guest.reboot_time
+        self.vmm_restart_time = scenario.vmm.restart_time
+        s, net, streams = scenario, network, network.streams
+        hv = s.hypervisor
+        firmware_first = s.firmware.first
+        exit_in_kernel = Sum((hv.exit_in_kernel, hv.asi_overhead))
 
-    def _wire(self, s: Scenario) -> None:
-        net, h = self.network, self.name
-        mem, cpu, el3, kvm = f"{h}.memory", f"{h}.cpu", f"{h}.el3", f"{h}.kvm"
-        self._to_cpu = net.channel(mem, cpu, s.cpu.access_latency)
-        self._to_cpu.connect(self.cpu.on_poison_read, drop_resolved=True)
-        self._retouch = net.channel(mem, kvm, s.hypervisor.exit_in_kernel)
-        self._retouch.connect(self.kvm.on_stage2_fault, drop_resolved=True)
-        self.cpu.to_el3 = net.channel(cpu, el3, s.cpu.access_latency)
-        self.cpu.to_el3.connect(self.el3.on_external_abort, drop_resolved=True)
-        exit_in_kernel = Sum((s.hypervisor.exit_in_kernel, s.hypervisor.asi_overhead))
-        self.cpu.to_el2 = net.channel(cpu, kvm, exit_in_kernel)
-        self.cpu.to_el2.connect(self.kvm.on_external_abort, drop_resolved=True)
-        self.el3.to_el2 = net.channel(el3, kvm, s.firmware.latency)
-        self.el3.to_el2.connect(self.kvm.on_firmware_notification, drop_resolved=True)
-        if self.firmware_first:
-            self._scrub = net.channel(mem, el3, Fixed(0))
-            self._scrub.connect(self.el3.on_scrub_report, drop_resolved=True)
-            self.el3.scrub_to_el2 = net.channel(el3, kvm, s.firmware.latency, label="ao")
-            self.el3.scrub_to_el2.connect(self.kvm.on_scrub_report, drop_resolved=True)
-        else:
-            self._scrub = net.channel(mem, kvm, Fixed(0))
-            self._scrub.connect(self.kvm.on_scrub_report, drop_resolved=True)
-        self.cpu.guest_channels = []
-        for vm in self.vms:
-            vmm, guest = f"{vm.name}.vmm", f"{vm.name}.guest"
-            direct = net.channel(cpu, guest, s.cpu.access_latency)
-            direct.connect(vm.guest.on_external_abort, drop_resolved=True)
-            self.cpu.guest_channels.append(direct)
-            sigbus = net.channel(kvm, vmm, s.hypervisor.memory_failure, label="sigbus")
-            sigbus.connect(vm.vmm.on_sigbus, drop_resolved=True)
-            self.kvm.sigbus.append(sigbus)
-            exit_to_user = Sum((s.hypervisor.exit_to_user, s.hypervisor.asi_overhead))
-            exit_ = net.channel(kvm, vmm, exit_to_user, label="exit")
-            exit_.connect(vm.vmm.on_kvm_exit, drop_resolved=True)
-            self.kvm.exits.append(exit_)
-            serror = net.channel(kvm, guest, s.hypervisor.exit_in_kernel)
-            serror.connect(vm.guest.on_virtual_serror, drop_resolved=True)
-            self.kvm.serror.append(serror)
-            vm.vmm.to_guest = net.channel(vmm, guest, s.vmm.latency)
-            vm.vmm.to_guest.connect(vm.guest.on_injected_sea, drop_resolved=True)
-            vm.vmm.notify_guest = net.channel(vmm, guest, s.vmm.latency, label="ao")
-            vm.vmm.notify_guest.connect(vm.guest.on_ghes_notify, drop_resolved=True)
-            vm.guest.to_vmm = net.channel(guest, vmm, s.guest.ack)
-            vm.guest.to_vmm.connect(vm.vmm.on_read_ack)
+        # Inboxes of the host's layers.
+        cpu_reads = net.inbox(f"{h}.cpu")
+        el3_inbox = net.inbox(f"{h}.el3")
+        kvm_aborts, kvm_faults, kvm_deferred = (net.inbox(f"{h}.kvm") for _ in range(3))
+        self.inboxes = [cpu_reads, el3_inbox, kvm_aborts, kvm_faults, kvm_deferred]
 
-    # -- events ----------------------------------------------------------------------------
-    def on_memory_event(self, ue: Ue, kind: EventKind) -> None:
-        """The memory node says a UE was read, re-touched or scrubbed: open an error event."""
-        process = ue.process
-        if kind is EventKind.SCRUB:
-            context, el = Context.SCRUBBER, None
-        else:
-            context, el = self.memory.draw_context(ue)
-            if process is None and context.in_guest:
-                process = self.memory.draw_running_process()
-        event = self.ledger.new_event(
-            kind=kind,
-            ue=ue,
-            context=context,
-            el=el,
-            started_ns=self.env.now,
-            host=self.index,
-            vm=ue.vm,
-            process=process,
+        memory_map = MemoryMap(scenario)
+        mem = f"{h}.memory"
+        reads = net.channel(mem, cpu_reads, s.cpu.access_latency)
+        retouches = net.channel(mem, kvm_faults, hv.exit_in_kernel)
+        scrubs = net.channel(mem, el3_inbox if firmware_first else kvm_deferred, Fixed(0))
+        self.memory = MemoryNode(
+            env,
+            index,
+            s.memory,
+            memory_map,
+            s.platform.retire_logged_on_boot,
+            streams.draws(mem),
+            horizon_ns,
+            ledger,
+            reads,
+            retouches,
+            scrubs,
         )
-        if kind is EventKind.SCRUB:
-            self._scrub.send(ScrubReport(event))
-        elif kind is EventKind.RETOUCH:
-            self._retouch.send(Stage2Fault(event))
+        self.ledger = HostLedger(env, index, ledger, self, self.memory)
+        self.vms = [self._vm(i, scenario, network, horizon_ns) for i in range(s.fleet.vms_per_host)]
+
+        cpu = f"{h}.cpu"
+        direct = not firmware_first and not s.platform.feat_ras
+        to_guest = [net.channel(cpu, vm.guest.inbox, s.cpu.access_latency) for vm in self.vms]
+        if firmware_first:
+            to_el2 = net.channel(cpu, el3_inbox, s.cpu.access_latency)
         else:
-            self._to_cpu.send(PoisonRead(event))
+            to_el2 = net.channel(cpu, kvm_aborts, exit_in_kernel)
+        self.cpu = Cpu(
+            s.cpu,
+            s.platform.feat_ras,
+            streams.draws(cpu),
+            self.ledger,
+            cpu_reads,
+            to_el2,
+            to_guest if direct else [],
+        )
+        el3 = f"{h}.el3"
+        self.el3 = El3Firmware(
+            s.firmware,
+            streams.draws(el3),
+            el3_inbox,
+            net.channel(el3, kvm_aborts, s.firmware.latency),
+            net.channel(el3, kvm_deferred, s.firmware.latency, label="ao"),
+        )
+        kvm = f"{h}.kvm"
+        exit_to_user = Sum((hv.exit_to_user, hv.asi_overhead))
+        sigbus = [net.channel(kvm, vm.vmm.inbox, hv.memory_failure, "sigbus") for vm in self.vms]
+        exits = [net.channel(kvm, vm.vmm.inbox, exit_to_user, "exit") for vm in self.vms]
+        serrors = [net.channel(kvm, vm.guest.inbox, hv.exit_in_kernel) for vm in self.vms]
+        self.kvm = Hypervisor(
+            hv,
+            s.platform.feat_ras,
+            s.platform.host_panic_on_oops,
+            memory_map.backing_page,
+            streams.draws(kvm),
+            self.ledger,
+            self.memory,
+            kvm_aborts,
+            kvm_faults,
+            kvm_deferred,
+            sigbus,
+            exits,
+            serrors,
+        )
+        for vm, links in zip(
+            self.vms, zip(to_guest, sigbus, exits, serrors, strict=True), strict=True
+        ):
+            vm.links += links
+        self.links = [reads, retouches, scrubs, to_el2, self.el3.to_el2, self.el3.deferred_to_el2]
 
-    def resolve(self, event: ErrorEvent, outcome: Outcome, detail: str = "") -> None:
-        """Record the outcome; a guest process it killed or stalled pays in lost work."""
-        self.ledger.resolve(event, outcome, self.env.now, detail)
-        if event.vm is None or not event.context.in_guest or event.process is None:
-            return
-        workload = self.vms[event.vm].workload
-        if outcome is Outcome.PROCESS_KILLED:
-            workload.kill(event.process)
-        elif outcome is Outcome.RECOVERED:
-            workload.stall(event.process, event.started_ns)
-
-    def panic(self, event: ErrorEvent, detail: str) -> None:
-        """Host panic: every VM on the host is lost until the host has rebooted."""
-        self.resolve(event, Outcome.HOST_PANICKED, detail)
-        self.panics += 1
-        event.ue.logged = True  # the panic message names it
-        for other in self.ledger.open_events(self.index):
-            self.resolve(other, Outcome.HOST_PANICKED, f"in flight at host panic ({detail})")
-        self.up = False
+        env.process(self.cpu.consume())
+        env.process(self.el3.handle_external_aborts())
+        env.process(self.kvm.handle_aborts())
+        env.process(self.kvm.handle_stage2_faults())
+        env.process(self.kvm.handle_deferred_errors())
         for vm in self.vms:
-            vm.stop()
-        self.env.process(self._reboot())
+            env.process(vm.vmm.handle_vcpu())
+            env.process(vm.guest.take_exceptions())
 
-    def _reboot(self):
+    def _vm(self, index: int, scenario: Scenario, net: Network, horizon_ns: int) -> Vm:
+        """VM ``index``: its VMM and guest kernel, and the links between them."""
+        name = f"{self.name}.vm{index}"
+        vmm_name, guest_name = f"{name}.vmm", f"{name}.guest"
+        vmm_inbox, guest_inbox = net.inbox(vmm_name), net.inbox(guest_name)
+        to_guest = net.channel(vmm_name, guest_inbox, scenario.vmm.latency)
+        notify = net.channel(vmm_name, guest_inbox, scenario.vmm.latency, label="ao")
+        ack = net.channel(guest_name, vmm_inbox, scenario.guest.ack)
+        vmm = Vmm(self.env, scenario.vmm, self.ledger, self.memory, vmm_inbox, to_guest, notify)
+        guest = GuestKernel(
+            scenario.guest,
+            net.streams.draws(guest_name),
+            self.ledger,
+            self.memory,
+            guest_inbox,
+            ack,
+        )
+        g = scenario.guest
+        workload = Workload(self.env, g.processes, g.work_unit, g.process_restart, horizon_ns)
+        return Vm(
+            index, name, vmm, guest, workload, [to_guest, notify, ack], [vmm_inbox, guest_inbox]
+        )
+
+    # -- the Lifecycle behind the ledger -----------------------------------------------------
+    def charge(self, error: ErrorEvent, outcome: Outcome) -> None:
+        """A guest process killed or stalled by ``error`` pays in lost work."""
+        if error.vm is None or error.process is None or not error.context.in_guest:
+            return
+        workload = self.vms[error.vm].workload
+        if outcome is Outcome.PROCESS_KILLED:
+            workload.kill(error.process)
+        elif outcome is Outcome.RECOVERED:
+            workload.stall(error.process, error.started_ns)
+
+    def vm_down(self, vm: int, planned: bool, vmm_dies: bool) -> None:
+        """VM ``vm`` went down (guest panic, VMM death, hang, or a planned restart)."""
+        machine = self.vms[vm]
+        if not machine.up:
+            raise RuntimeError(f"{machine.name} went down twice")
+        machine.stop()
+        for link in self.links:
+            link.cancel(lambda message: message.error.vm == vm)
+        for inbox in self.inboxes:
+            inbox.cancel(lambda message: message.error.vm == vm)
+        self.memory.vm_stopped(vm)
+        if planned:
+            machine.restarts += 1
+        else:
+            machine.crashes += 1
+        delay = self.vmm_restart_time if planned else self.guest_reboot_time
+        machine.rebooting = self.env.process(self._reboot_vm(machine, delay, vmm_dies))
+
+    def _reboot_vm(self, vm: Vm, delay: int, new_vmm: bool):
+        """The VM is back after its reboot (or planned restart) time."""
+        try:
+            yield self.env.timeout(delay)
+        except Interrupt:
+            return  # the host went down meanwhile: its boot starts this VM
+        vm.rebooting = None
+        remapped = vm.boot(new_vmm)
+        self.memory.vm_booted(vm.index, new_vmm, remapped)
+
+    def host_down(self) -> None:
+        """The host panicked: every VM on it is down until the host has rebooted."""
+        self.up = False
+        self.panics += 1
+        for vm in self.vms:
+            if vm.rebooting is not None:
+                vm.rebooting.interrupt("host panic")
+                vm.rebooting = None
+            vm.stop()
+        for link in self.links:
+            link.cancel()
+        for inbox in self.inboxes:
+            inbox.cancel(lambda message: True)
+        self.memory.host_stopped()
+        self.env.process(self._reboot_host())
+
+    def _reboot_host(self):
+        """The host boots after its reboot time, with every VM on a new VMM process."""
         yield self.env.timeout(self.reboot_time)
         self.up = True
         for vm in self.vms:
-            vm.start(new_vmm=True)
-        self.memory.reset_host()
+            vm.boot(new_vmm=True)
+        self.memory.host_booted()

@@ -3,34 +3,36 @@
 A UE is one poisoned page. It is *latent* until the first of two clocks runs out: a
 read by its owner (exponential, at the owner class's access rate) or the patrol
 scrubber's next visit (period ``memory.scrub_period`` with a uniform phase per page).
-A free page is never read: its "access" is its allocation, which rewrites it.
-What happens after an event is decided by the layers and applied here: the page stays
-poisoned (:meth:`MemoryNode.arm` again), is retired (:meth:`retire`), or is reused with a
-rewrite (:meth:`release`): a transient fault is then cleared, a permanent one poisons
-the page again for its next owner.
+A free page is never read: its "access" is its allocation, which rewrites it. The
+earlier of the two is the page's one pending :class:`~rassim.sim.events.Timer`; when it
+runs out, the memory node opens an error event and sends it on: a read to the CPU, a
+touch of a retired GPA to KVM, a scrub to EL3 or the host.
+
+The memory node is the only writer of UE state. The layers act on pages through
+:class:`~rassim.model.interfaces.Pages` (by UE id): the page stays poisoned
+(:meth:`MemoryNode.rearm`), is retired (:meth:`~MemoryNode.retire`), or its GPA is
+reused (:meth:`~MemoryNode.reuse_gpa`). A page rewritten on reuse is cleared if its
+fault was transient; a permanent one poisons the page again for its next owner. While a
+page's VM or host is down nothing happens to it (its clock is cancelled), and the boot
+starts its race again.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import simpy
 
-from rassim.model.outcomes import Context, EventKind, UeState
-from rassim.scenario import Owner, Scenario
-from rassim.sim import columns
+from rassim.model.interfaces import Ledger, Retirer
+from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
+from rassim.model.outcomes import Context, EventKind
+from rassim.scenario import MemoryConfig, Owner, Scenario
+from rassim.sim.channel import Channel
 from rassim.sim.draws import Draws
-from rassim.sim.units import NS_PER_H, GiB, parse_size
-
-if TYPE_CHECKING:
-    from rassim.model.host import Host
+from rassim.sim.events import Timer
+from rassim.sim.units import NS_PER_H, parse_size
 
 PAGE = 4096
 _FREE = (Owner.HOST_FREE, Owner.GUEST_FREE)
@@ -46,7 +48,7 @@ class Ue:
     hpa: int
     permanent: bool
     created_ns: int
-    source: str  # "rate" or "einj"
+    source: str  # "rate", "einj" or "fault:<mode>"
     owner: Owner
     vm: int | None
     process: int | None
@@ -63,62 +65,8 @@ class Ue:
     logged: bool = False  # the host holds a record of it (CPER, or the panic it caused)
     consumptions: int = 0
     events: int = 0
-    timer: int = field(default=0)  # generation: a fired timer of an older one is stale
-
-
-def ue_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
-    """One row per UE, as ``ues`` lists them, with its final :class:`UeState` and the memory
-    its retirement costs: a retired host page of guest RAM takes its whole backing page (a
-    1 GiB hugetlb page is poisoned whole); a page the VMM unmapped or the guest retired, or
-    host memory, costs 4 KiB; a cleared or live page costs nothing."""
-    fields = attrgetter(*_UE_FIELDS)
-    values = list(zip(*map(fields, ues), strict=True)) or [()] * len(_UE_FIELDS)
-    data = dict(zip(_UE_FIELDS, values, strict=True))
-    flag = {name: columns.flags(data[name]) for name in _UE_FLAGS}
-    offlined = flag["host_poisoned"] | flag["vmm_unmapped"] | flag["guest_poisoned"]
-    offlined |= flag["detached"]
-    events = columns.ints(data["events"])
-    in_guest_ram = columns.flags([owner.in_guest_ram for owner in data["owner"]])
-    state = np.select(
-        [flag["cleared"], offlined, events > 0],
-        [UeState.CLEARED, UeState.OFFLINED, UeState.LIVE],
-        UeState.LATENT,
-    )
-    lost = np.where(flag["host_poisoned"] & in_guest_ram, backing_page, PAGE)
-    return pd.DataFrame(
-        {
-            "ue_id": columns.ints(data["ue_id"]),
-            "host": columns.ints(data["host"]),
-            "source": columns.strings(data["source"]),
-            "permanent": columns.flags(data["permanent"]),
-            "created_ns": columns.ints(data["created_ns"]),
-            "owner": columns.strings(data["owner"]),
-            "vm": columns.nullable_ints(data["vm"]),
-            "gpa": columns.nullable_ints(data["gpa"]),
-            "hpa": columns.ints(data["hpa"]),
-            "consumptions": columns.ints(data["consumptions"]),
-            "events": events,
-            "state": pd.array(state, dtype="str"),
-            "lost_bytes": np.where(offlined & ~flag["cleared"], lost, 0).astype(np.int64),
-        }
-    )
-
-
-_UE_FLAGS = ("cleared", "host_poisoned", "vmm_unmapped", "guest_poisoned", "detached")
-_UE_FIELDS = (
-    "ue_id",
-    "host",
-    "source",
-    "permanent",
-    "created_ns",
-    "owner",
-    "vm",
-    "gpa",
-    "hpa",
-    "consumptions",
-    "events",
-    *_UE_FLAGS,
-)
+    clock: Timer | None = None  # its next touch or scrub
+    due: EventKind = EventKind.SCRUB  # what happens when the clock runs out
 
 
 class MemoryMap:
@@ -166,7 +114,7 @@ class MemoryMap:
 
 
 class MemoryNode:
-    """The memory of one host: UE arrivals, the access/scrub race, and page reuse.
+    """The memory of one host: its poisoned pages, their races, their reuse.
 
     Sends :class:`PoisonRead` to the CPU on a consumption, :class:`Stage2Fault` to KVM
     when the guest touches a retired or unmapped GPA, :class:`ScrubReport` on a scrub.
@@ -174,67 +122,49 @@ class MemoryNode:
 
     def __init__(
         self,
-        host: Host,
-        scenario: Scenario,
+        env: simpy.Environment,
+        host: int,
+        config: MemoryConfig,
+        memory_map: MemoryMap,
+        retire_logged_on_boot: bool,
         rng: Draws,
         horizon_ns: int,
+        ledger: Ledger,
+        reads: Channel[PoisonRead],
+        retouches: Channel[Stage2Fault],
+        scrubs: Channel[ScrubReport],
     ) -> None:
+        self.env = env
         self.host = host
-        self.env: simpy.Environment = host.env
-        self.call_at = host.network.scheduler.call_at
-        self.map = MemoryMap(scenario)
+        self.map = memory_map
         self.rng = rng
         self.horizon_ns = horizon_ns
-        self.p_permanent = scenario.memory.p_permanent
-        self.acceleration = scenario.memory.acceleration
-        self.retire_logged_on_boot = scenario.platform.retire_logged_on_boot
-        self.scrub_period = scenario.memory.scrub_period
-        self.access = scenario.memory.access
+        self.ledger = ledger
+        self.reads = reads
+        self.retouches = retouches
+        self.scrubs = scrubs
+        self.retire_logged_on_boot = retire_logged_on_boot
+        self.scrub_period = config.scrub_period
+        self.access = config.access
         # Mean time between an owner's reads of one page (None: never read).
         self.read_gap = {
             owner: NS_PER_H / access.access_rate if access.access_rate > 0 else None
             for owner, access in self.access.items()
         }
         self.ues: list[Ue] = []  # every UE ever, for the results
-        # UEs not cleared, by VM (None: host memory), in creation order so that resets
-        # draw from the streams in a reproducible order.
+        self.pages: dict[int, Ue] = {}  # UEs not cleared nor retired for good, by id
+        # The same by VM (None: host memory), in creation order so that resets draw from
+        # the stream in a reproducible order.
         self.by_vm: dict[int | None, dict[int, Ue]] = {}
-        self.on_event: Callable[[Ue, EventKind], None] = _unwired
+        self.host_running = True
+        self.vms_down: set[int] = set()
 
-    # -- sources -------------------------------------------------------------------------
-    def poisson_arrivals(self, ue_rate: float, new_id: Callable[[], int]) -> None:
-        """UEs at ``ue_rate`` per GiB per hour over the whole host memory (Poisson)."""
-        mean_gap = NS_PER_H * GiB / (ue_rate * self.acceleration * self.map.host_bytes)
+    # -- poisoning (called by the UE sources) -----------------------------------------------
+    def draw_owner(self) -> tuple[Owner, int | None]:
+        """An owner for a newly poisoned page, drawn from the memory map."""
+        return self.map.draw_host(self.rng)
 
-        def next_arrival() -> None:
-            gap, now = self.rng.exponential(mean_gap), self.env.now
-            if now + gap < self.horizon_ns:
-                self.call_at(now + math.ceil(gap), arrive, None)
-
-        def arrive(_: None) -> None:
-            owner, vm = self.map.draw_host(self.rng)
-            self.create(new_id(), owner, vm, self.rng.random() < self.p_permanent, "rate")
-            next_arrival()
-
-        next_arrival()
-
-    def poison_fault(
-        self,
-        pages: int,
-        permanent: bool,
-        source: str,
-        new_id: Callable[[], int],
-        predicted: bool = False,
-    ) -> None:
-        """An uncorrected DRAM fault: ``pages`` pages of one owner are poisoned; if its
-        pages were soft-offlined already (predicted), nobody can reach them."""
-        owner, vm = self.map.draw_host(self.rng)
-        for _ in range(pages):
-            ue = self.create(new_id(), owner, vm, permanent, source, arm=not predicted)
-            if predicted:
-                ue.detached = True
-
-    def create(
+    def poison(
         self,
         ue_id: int,
         owner: Owner,
@@ -243,13 +173,14 @@ class MemoryNode:
         source: str,
         forced_el: int | None = None,
         first_delay: int | None = None,
-        arm: bool = True,
+        reachable: bool = True,
     ) -> Ue:
-        """Poison one page now and start its race (unless ``arm`` is false)."""
+        """Poison one page now and start its race; a page nobody can reach (its fault was
+        predicted and the page soft-offlined) never starts one."""
         rng = self.rng
         ue = Ue(
             ue_id=ue_id,
-            host=self.host.index,
+            host=self.host,
             hpa=PAGE * rng.below(self.map.host_bytes // PAGE),
             permanent=permanent,
             created_ns=self.env.now,
@@ -261,20 +192,28 @@ class MemoryNode:
             forced_el=forced_el,
             first_delay=first_delay,
             scrub_phase=rng.below(self.scrub_period) if self.scrub_period else 0,
+            detached=not reachable,
         )
         self.ues.append(ue)
-        self.by_vm.setdefault(vm, {})[ue_id] = ue
-        if arm:
-            self.arm(ue)
+        self._index(ue)
+        if reachable:
+            self._arm(ue)
         return ue
 
-    # -- the race ------------------------------------------------------------------------
-    def arm(self, ue: Ue) -> None:
-        """Schedule the next thing that can happen to ``ue``: a touch or a scrub. Nothing
-        happens to a page while its host or VM is down: the reboot arms it again."""
-        ue.timer += 1
-        if self._down(ue):
-            return
+    def _index(self, ue: Ue) -> None:
+        self.pages[ue.ue_id] = ue
+        self.by_vm.setdefault(ue.vm, {})[ue.ue_id] = ue
+
+    def _unindex(self, ue: Ue) -> None:
+        del self.pages[ue.ue_id]
+        del self.by_vm[ue.vm][ue.ue_id]
+
+    # -- the race ----------------------------------------------------------------------------
+    def _arm(self, ue: Ue) -> None:
+        """Start the page's next race: a touch or a scrub, whichever comes first."""
+        self._stop_clock(ue)
+        if not self.host_running or ue.vm in self.vms_down:
+            return  # the boot arms it again
         now = self.env.now
         at = math.inf
         kind = EventKind.SCRUB
@@ -293,11 +232,15 @@ class MemoryNode:
             if scrub < at:
                 at, kind = scrub, EventKind.SCRUB
         if at < self.horizon_ns:
-            self.call_at(math.ceil(at), self._fire, (ue, ue.timer, kind))
+            ue.due = kind
+            ue.clock = Timer(self.env, math.ceil(at) - now, ue, self._run_out)
 
-    def _down(self, ue: Ue) -> bool:
-        """The page's host, or its VM, is not running."""
-        return not self.host.up or (ue.vm is not None and not self.host.vms[ue.vm].up)
+    @staticmethod
+    def _stop_clock(ue: Ue) -> None:
+        """The page's pending touch or scrub no longer matters."""
+        if ue.clock is not None:
+            ue.clock.cancel()
+            ue.clock = None
 
     @staticmethod
     def _touchable(ue: Ue) -> bool:
@@ -308,25 +251,36 @@ class MemoryNode:
             return ue.owner.in_guest_ram or ue.owner is Owner.VMM
         return True
 
-    def _fire(self, timer_of: tuple[Ue, int, EventKind]) -> None:
-        ue, timer, kind = timer_of
-        if timer != ue.timer:
-            return
-        if self._down(ue):
-            return  # the reboot re-arms every page of the host or VM
+    def _run_out(self, clock: Timer) -> None:
+        """The page's clock ran out: it is read, re-touched or scrubbed now."""
+        ue: Ue = clock.value
+        ue.clock = None
+        kind = ue.due
         if kind is EventKind.CONSUMPTION and ue.owner in _FREE:
             # Allocation writes the page before anyone reads it (clear_page: DC ZVA).
-            self.release(ue, within_vm=True)
+            self._release(ue, within_vm=True)
             return
+        process = ue.process
+        if kind is EventKind.SCRUB:
+            context, el = Context.SCRUBBER, None
+        else:
+            if kind is EventKind.CONSUMPTION:
+                ue.consumptions += 1
+            context, el = self._context(ue)
+            if process is None and context.in_guest:
+                process = self.rng.below(self.map.processes)  # running on the vCPU
+        ue.events += 1
+        error = self.ledger.open_event(
+            kind, ue.ue_id, self.host, ue.vm, process, ue.owner, ue.gpa, context, el, self.env.now
+        )
         if kind is EventKind.CONSUMPTION:
-            ue.consumptions += 1
-        self.on_event(ue, kind)
+            self.reads.send(PoisonRead(error))
+        elif kind is EventKind.RETOUCH:
+            self.retouches.send(Stage2Fault(error, ue.host_poisoned))
+        else:
+            self.scrubs.send(ScrubReport(error))
 
-    def draw_running_process(self) -> int:
-        """The guest process on the vCPU that made a kernel-side read."""
-        return self.rng.below(self.map.processes)
-
-    def draw_context(self, ue: Ue) -> tuple[Context, int | None]:
+    def _context(self, ue: Ue) -> tuple[Context, int | None]:
         """The context and exception level of the read that consumes ``ue`` (MODEL 4)."""
         owner = ue.owner
         if owner is Owner.HOST_KERNEL:
@@ -343,25 +297,46 @@ class MemoryNode:
             return Context.GUEST_STAGE1_WALK, el
         return (Context.GUEST_KERNEL if el else Context.GUEST_USER), el
 
-    # -- after an event --------------------------------------------------------------------
-    def _detach(self, ue: Ue) -> None:
-        """Nobody can reach the page any more; its pending timer goes stale."""
-        ue.detached = True
-        ue.timer += 1
+    # -- what the layers do to a page (rassim.model.interfaces.Pages) ------------------------
+    def rearm(self, ue_id: int) -> None:
+        self._arm(self.pages[ue_id])
 
-    def retire(self, ue: Ue, *, host: bool = False, guest: bool = False, vmm: bool = False) -> None:
-        """Record who retired the page (host memory_failure, guest, or VMM unmap)."""
-        ue.host_poisoned |= host
-        ue.guest_poisoned |= guest
-        ue.vmm_unmapped |= vmm
-        self.arm(ue)
+    def retire(self, ue_id: int, by: Retirer) -> None:
+        ue = self.pages[ue_id]
+        if by is Retirer.HOST:
+            ue.host_poisoned = True
+        elif by is Retirer.VMM:
+            ue.vmm_unmapped = True
+        else:
+            ue.guest_poisoned = True
+        self._arm(ue)
 
-    def release(self, ue: Ue, *, within_vm: bool) -> None:
+    def reuse_gpa(self, ue_id: int) -> None:
+        """The guest frees the GPA and uses it again: a rewrite if it still maps the
+        poisoned page; if the VMM unmapped it or the host retired it, the next owner's
+        touches fault to KVM or the VMM instead."""
+        ue = self.pages[ue_id]
+        if ue.vmm_unmapped or ue.host_poisoned:
+            ue.owner = self.map.draw_guest(self.rng)
+            ue.process = self.map.draw_process(self.rng, ue.owner)
+            self._arm(ue)
+        else:
+            self._release(ue, within_vm=True)
+
+    def log(self, ue_id: int) -> None:
+        self.pages[ue_id].logged = True
+
+    def leave_reported(self, ue_id: int) -> None:
+        ue = self.pages[ue_id]
+        ue.scrub_reported = True
+        self._arm(ue)
+
+    def _release(self, ue: Ue, *, within_vm: bool) -> None:
         """The page is freed and reused with a rewrite (MODEL 3: transient vs permanent)."""
         if not ue.permanent:
             ue.cleared = True
-            ue.timer += 1
-            del self.by_vm[ue.vm][ue.ue_id]
+            self._stop_clock(ue)
+            self._unindex(ue)
             return
         ue.guest_poisoned = False
         ue.scrub_reported = False
@@ -369,64 +344,64 @@ class MemoryNode:
         if within_vm and ue.owner.in_guest_ram:
             ue.owner = self.map.draw_guest(self.rng)
         else:
-            del self.by_vm[ue.vm][ue.ue_id]
+            self._unindex(ue)
             ue.owner, ue.vm = self.map.draw_host(self.rng)
-            self.by_vm.setdefault(ue.vm, {})[ue.ue_id] = ue
+            self._index(ue)
             ue.gpa = self.map.draw_gpa(self.rng) if ue.owner.in_guest_ram else None
         ue.process = self.map.draw_process(self.rng, ue.owner)
-        self.arm(ue)
+        self._arm(ue)
 
-    def reuse_gpa(self, ue: Ue) -> None:
-        """The guest frees the GPA and uses it again: a rewrite if it still maps the
-        poisoned page; if the VMM unmapped it or the host retired it, the next owner's
-        touches fault to KVM or the VMM instead."""
-        if ue.vmm_unmapped or ue.host_poisoned:
-            ue.owner = self.map.draw_guest(self.rng)
-            ue.process = self.map.draw_process(self.rng, ue.owner)
-            self.arm(ue)
-        else:
-            self.release(ue, within_vm=True)
+    # -- VMs and the host going down and coming back -----------------------------------------
+    def vm_stopped(self, vm: int) -> None:
+        """The VM stopped: its pages' races no longer matter."""
+        self.vms_down.add(vm)
+        for ue in self.by_vm.get(vm, {}).values():
+            self._stop_clock(ue)
 
-    def reset_vm(self, vm: int, vmm_restarted: bool, vmm_known: set[int]) -> None:
+    def host_stopped(self) -> None:
+        """The host stopped: no page's race matters."""
+        self.host_running = False
+        for ue in self.pages.values():
+            self._stop_clock(ue)
+
+    def vm_booted(self, vm: int, vmm_restarted: bool, vmm_known: set[int]) -> None:
         """A VM came back: the guest forgot its retired pages; maybe the VMM is new too.
 
         Pages the VMM knew to be bad are replaced by fresh ones on reset (QEMU
         kvm_unpoison_all()); a new VMM process gets fresh guest RAM altogether.
         """
+        self.vms_down.discard(vm)
         for ue in list(self.by_vm.get(vm, {}).values()):
             if ue.detached:
                 continue
             retired = ue.host_poisoned or ue.vmm_unmapped
             if not ue.owner.in_guest_ram and not vmm_restarted:
-                self.arm(ue)  # VMM memory and stage 2 survive a guest reboot
+                self._arm(ue)  # VMM memory and stage 2 survive a guest reboot
             elif (ue.owner.in_guest_ram and ue.gpa in vmm_known) or (retired and vmm_restarted):
-                self._detach(ue)  # the VMM mapped fresh memory at this GPA
+                ue.detached = True  # the VMM mapped fresh memory at this GPA
             elif retired:
                 ue.guest_poisoned = False
-                self.reuse_gpa(ue)
+                self.reuse_gpa(ue.ue_id)
             else:
-                self.release(ue, within_vm=not vmm_restarted)
+                self._release(ue, within_vm=not vmm_restarted)
 
-    def reset_host(self) -> None:
-        """The host rebooted: memory is rewritten and runtime retirements are forgotten,
-        but pages with a logged error are retired at boot when the platform keeps its
-        error records (ACPI BERT, read back by the OS or rasdaemon)."""
-        for ue in [ue for group in list(self.by_vm.values()) for ue in group.values()]:
+    def host_booted(self) -> None:
+        """The host rebooted (every VM with it): memory is rewritten and runtime
+        retirements are forgotten, but pages with a logged error are retired at boot when
+        the platform keeps its error records (ACPI BERT, read back by the OS or rasdaemon)."""
+        self.host_running = True
+        self.vms_down.clear()
+        for ue in list(self.pages.values()):
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
             if ue.logged and self.retire_logged_on_boot:
                 # Retired at every boot from now on: the page leaves the index for good.
-                ue.host_poisoned = True
-                self._detach(ue)
-                del self.by_vm[ue.vm][ue.ue_id]
+                ue.host_poisoned = ue.detached = True
+                self._unindex(ue)
             else:
-                self.release(ue, within_vm=False)
+                self._release(ue, within_vm=False)
 
 
 def _normalise(weights: list[float]) -> list[float]:
     """Cumulative shares, for drawing an index with one uniform number."""
     total = float(sum(weights))
     return list(itertools.accumulate(w / total for w in weights))
-
-
-def _unwired(ue: Ue, kind: EventKind) -> None:
-    raise RuntimeError("memory node is not wired to its host")

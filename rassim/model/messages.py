@@ -1,9 +1,13 @@
-"""Typed messages the layers exchange over timed channels (one class per message kind).
+"""The error event and the typed messages the layers exchange over timed channels.
 
-Every message carries the :class:`ErrorEvent` it belongs to, so each hop is recorded
-against that event's ``error_id`` and the event can be followed end to end. Messages
-are not mutated after sending; they are plain slotted classes because frozen ones cost
-more to build than the hop they travel on.
+An :class:`ErrorEvent` is created once, by the memory node, when a poisoned page is read,
+re-touched or scrubbed; it holds the facts of that moment (who read what, where) and is
+never changed. Every message carries its error event, so each hop is recorded against
+its ``error_id`` and the layers downstream know which VM, process and page it concerns;
+what a layer decides travels in the message fields it sends on, and what it records goes
+to the ledger (:mod:`rassim.model.ledger`). Messages are not changed after sending; they
+are plain slotted classes because frozen ones cost more to build than the hop they
+travel on.
 """
 
 from __future__ import annotations
@@ -11,13 +15,62 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rassim.arch.kvm import KvmRunArmSea
 from rassim.arch.signals import SigbusCode
-from rassim.model.outcomes import ErrorEvent
+from rassim.model.outcomes import Context, EventKind
+from rassim.scenario import Owner
+
+
+class ErrorEvent:
+    """One error event: a read, re-touch or scrub of one poisoned page, as it began."""
+
+    __slots__ = (
+        "context",
+        "el",
+        "error_id",
+        "gpa",
+        "host",
+        "kind",
+        "owner",
+        "process",
+        "started_ns",
+        "ue_id",
+        "vm",
+    )
+
+    def __init__(
+        self,
+        error_id: int,
+        kind: EventKind,
+        ue_id: int,
+        host: int,
+        vm: int | None,
+        process: int | None,
+        owner: Owner,
+        gpa: int | None,
+        context: Context,
+        el: int | None,
+        started_ns: int,
+    ) -> None:
+        self.error_id = error_id
+        self.kind = kind
+        self.ue_id = ue_id  # the poisoned page, as the memory node knows it
+        self.host = host
+        self.vm = vm
+        self.process = process  # the guest process that read it (or ran when it was read)
+        self.owner = owner  # what the page held
+        self.gpa = gpa  # its guest-physical address, if it is guest RAM
+        self.context = context
+        self.el = el  # exception level of the reading access, if any
+        self.started_ns = started_ns
+
+    def __repr__(self) -> str:
+        return f"ErrorEvent({self.error_id}, {self.kind}, {self.owner}, vm={self.vm})"
 
 
 @dataclass(slots=True)
 class _Message:
-    event: ErrorEvent
+    error: ErrorEvent
     kind: ClassVar[str] = "_Message"
 
     def __init_subclass__(cls) -> None:
@@ -54,7 +107,9 @@ class ScrubReport(_Message):
 
 @dataclass(slots=True)
 class Stage2Fault(_Message):
-    """Memory node -> KVM: the guest touched a GPA whose host page is poisoned or unmapped."""
+    """Memory node -> KVM: the guest touched a GPA whose host page is retired or unmapped."""
+
+    hwpoisoned: bool  # memory_failure() retired the host page (else the VMM unmapped it)
 
 
 @dataclass(slots=True)
@@ -70,7 +125,7 @@ class Sigbus(_Message):
 class KvmExit(_Message):
     """KVM -> VMM: KVM_RUN returned KVM_EXIT_ARM_SEA, or a userfault on an unmapped GPA."""
 
-    arm_sea: object | None  # KvmRunArmSea, or None for a userfault exit
+    arm_sea: KvmRunArmSea | None  # None: a userfault exit
 
 
 @dataclass(slots=True)
@@ -97,7 +152,4 @@ class GhesNotify(_Message):
 class ReadAck(_Message):
     """Guest -> VMM: the guest acknowledged the GHES record (Read Ack register = 1).
 
-    Sent after the event is resolved; ``epoch`` says which boot of the VM sent it.
-    """
-
-    epoch: int
+    Sent as the error is resolved; a VM going down cancels it in flight."""

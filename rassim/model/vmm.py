@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from types import MethodType
+from typing import ClassVar
+
+import simpy
+from simpy.exceptions import Interrupt
 
 from rassim.arch.esr import data_abort
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA_FLAG_GPA_VALID, KvmRunArmSea
 from rassim.arch.signals import SigbusCode
-from rassim.model.messages import GhesNotify, InjectedSea, KvmExit, ReadAck, Sigbus
-from rassim.model.outcomes import ErrorEvent, Outcome
-from rassim.scenario import Scenario
-from rassim.sim.channel import Channel
-
-if TYPE_CHECKING:
-    from rassim.model.host import Vm
+from rassim.model.interfaces import Ledger, Pages, Retirer
+from rassim.model.messages import ErrorEvent, GhesNotify, InjectedSea, KvmExit, ReadAck, Sigbus
+from rassim.model.outcomes import Outcome
+from rassim.scenario import AoAction, SeaExit, VmmConfig
+from rassim.sim.channel import Channel, Inbox
 
 _PAGE_MASK = ~0xFFF
+SeaExitStrategy = Callable[["Vmm", ErrorEvent, KvmRunArmSea], None]
+AoStrategy = Callable[["Vmm", ErrorEvent], None]
 
 
 def qemu_sea_esr(el: int) -> int:
@@ -31,22 +36,59 @@ def kvm_sea_esr(el: int) -> int:
 
 
 class Vmm:
-    """One VM's VMM: SIGBUS handling, KVM_EXIT_ARM_SEA strategies, the guest's GHES."""
+    """One VM's VMM: SIGBUS handling, the KVM_EXIT_ARM_SEA strategies, the guest's GHES.
 
-    def __init__(self, vm: Vm, scenario: Scenario) -> None:
-        self.vm = vm
-        config = scenario.vmm
+    Its process, :meth:`handle_vcpu`, is the vCPU thread of QEMU's ``kvm_cpu_exec()``
+    loop: SIGBUS from the host kernel, KVM_RUN returning, and (as a message, after the
+    guest's latency) the guest's write of the GHES Read Ack register.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: VmmConfig,
+        ledger: Ledger,
+        pages: Pages,
+        inbox: Inbox[Sigbus | KvmExit | ReadAck],
+        to_guest: Channel[InjectedSea],
+        notify_guest: Channel[GhesNotify],
+    ) -> None:
+        self.env = env
+        self.ledger = ledger
+        self.pages = pages
+        self.inbox = inbox
+        self.to_guest = to_guest  # injected SEAs
+        self.notify_guest = notify_guest  # action-optional GHES notifications
         self.strategy = config.sea_exit
+        self.sea_exit = MethodType(self.SEA_EXIT[config.sea_exit], self)
+        self.action_optional = MethodType(self.AO_ACTION[config.ao_action], self)
         self.unmap = config.unmap
         self.restart_after = config.restart_after
-        self.ao_action = config.ao_action
         self.guest_ghes = config.guest_ghes
         self.hang_detect = config.hang_detect
         self.ghes_pending = False  # a record is written and Read Ack is still 0
         self.hwpoison: set[int] = set()  # kvm_hwpoison_page_add(): remapped on reset
         self.poisoned_gpas: set[int] = set()  # distinct GPAs seen, for restart_after
-        self.to_guest: Channel  # injected SEAs
-        self.notify_guest: Channel  # action-optional GHES notifications
+        self.hangs: dict[int, simpy.Process] = {}  # by error id
+
+    def handle_vcpu(self):
+        """The vCPU thread: each SIGBUS, exit and Read Ack in turn."""
+        while True:
+            message = yield self.inbox.get()
+            match message:
+                case KvmExit():
+                    self.handle_exit(message.error, message.arm_sea)
+                case Sigbus():
+                    self.kvm_arch_on_sigbus_vcpu(message)
+                case ReadAck():
+                    self.ghes_pending = False
+
+    # -- the VM's life -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """The VM went down: a hang being timed no longer matters."""
+        for hang in self.hangs.values():
+            hang.interrupt("the VM went down")
+        self.hangs.clear()
 
     def reset(self, new_process: bool) -> set[int]:
         """VM reset (or a new VMM process): the GHES is rebuilt and known-bad pages are
@@ -57,84 +99,105 @@ class Vmm:
         self.poisoned_gpas = set()
         return remapped
 
-    # -- SIGBUS --------------------------------------------------------------------------
-    def on_sigbus(self, message: Sigbus) -> None:
-        """Mirrors kvm_arch_on_sigbus_vcpu(): AR in guest RAM with GHES -> record a CPER and
-        inject an SEA; AR elsewhere -> exit(1); AO -> remember the page, tell nobody."""
-        event, code = message.event, message.code
-        if code is None or code not in (SigbusCode.BUS_MCEERR_AR, SigbusCode.BUS_MCEERR_AO):
-            self.vm.crash(event, Outcome.VM_CRASHED, "SIGBUS re-raised: VMM killed", True)
-            return
-        gpa = event.ue.gpa
+    # -- SIGBUS ------------------------------------------------------------------------------
+    def kvm_arch_on_sigbus_vcpu(self, sigbus: Sigbus) -> None:
+        """AR in guest RAM with GHES -> record a CPER and inject an SEA; AR elsewhere ->
+        exit(1); AO -> remember the page and act by vmm.ao_action."""
+        error, code = sigbus.error, sigbus.code
         if code is SigbusCode.BUS_MCEERR_AO:
-            self._action_optional(event, message.in_guest_ram)
-            return
-        if not (self.guest_ghes and message.in_guest_ram):
-            self.vm.crash(event, Outcome.VM_CRASHED, "Hardware memory error!: exit(1)", True)
-            return
-        self.hwpoison.add(gpa & _PAGE_MASK)
-        if self._count_poisoned(event, gpa):
-            return
-        self._inject(event, qemu_sea_esr(event.el or 0), cper=True)
-
-    def _action_optional(self, event: ErrorEvent, in_guest_ram: bool) -> None:
-        if not (in_guest_ram and self.guest_ghes):
-            self.vm.host.resolve(event, Outcome.OFFLINED, "SIGBUS AO outside guest RAM: ignored")
-            return
-        self.hwpoison.add(event.ue.gpa & _PAGE_MASK)
-        if self.ao_action == "notify" and not self.ghes_pending:
-            self.ghes_pending = True
-            self.notify_guest.send(GhesNotify(event))
+            if sigbus.in_guest_ram and self.guest_ghes:
+                self.hwpoison.add(error.gpa & _PAGE_MASK)  # type: ignore[operator]
+                self.action_optional(error)
+            else:
+                self.ledger.resolve(error, Outcome.OFFLINED, "SIGBUS AO outside guest RAM: ignored")
+        elif code is not SigbusCode.BUS_MCEERR_AR:
+            self.ledger.crash_vm(error, Outcome.VM_CRASHED, "SIGBUS re-raised: VMM killed", True)
+        elif not (self.guest_ghes and sigbus.in_guest_ram):
+            self.ledger.crash_vm(error, Outcome.VM_CRASHED, "Hardware memory error!: exit(1)", True)
         else:
-            self.vm.host.resolve(event, Outcome.OFFLINED, "SIGBUS AO: guest not told")
+            gpa: int = error.gpa  # type: ignore[assignment]
+            self.hwpoison.add(gpa & _PAGE_MASK)
+            if not self._restart_after(error, gpa):
+                self._inject(error, qemu_sea_esr(error.el or 0), cper=True)
 
-    # -- KVM_EXIT_ARM_SEA ------------------------------------------------------------------
-    def on_kvm_exit(self, message: KvmExit) -> None:
-        """The exit-to-user strategies of MODEL 6 (no public QEMU handles this exit)."""
-        event, arm_sea = message.event, message.arm_sea
-        if arm_sea is None:  # a touch of a GPA this VMM unmapped (KVM userfault)
+    def _ignore(self, error: ErrorEvent) -> None:
+        """QEMU: "TODO: we currently don't tell the guest at all"."""
+        self.ledger.resolve(error, Outcome.OFFLINED, "SIGBUS AO: guest not told")
+
+    def _notify(self, error: ErrorEvent) -> None:
+        """Forward an action-optional record to the guest (QEMU v11 of seed 003, through
+        a GPIO-signal GHES source), if the previous one was acknowledged."""
+        if self.ghes_pending:
+            self._ignore(error)
+        else:
+            self.ghes_pending = True
+            self.notify_guest.send(GhesNotify(error))
+
+    # What the VMM does with SIGBUS BUS_MCEERR_AO in guest RAM, by vmm.ao_action.
+    AO_ACTION: ClassVar[dict[AoAction, AoStrategy]] = {"ignore": _ignore, "notify": _notify}
+
+    # -- KVM_RUN returning -------------------------------------------------------------------
+    def handle_exit(self, error: ErrorEvent, arm_sea: KvmRunArmSea | None) -> None:
+        """KVM_EXIT_ARM_SEA by vmm.sea_exit (no public QEMU handles it), or a userfault
+        exit on a GPA this VMM unmapped: the guest gets an SEA, with a CPER under
+        ``inject_cper``."""
+        if arm_sea is None:
             cper = self.strategy == "inject_cper" and self.guest_ghes
-            self._inject(event, kvm_sea_esr(event.el or 0), cper=cper)
-            return
-        assert isinstance(arm_sea, KvmRunArmSea)
-        if self.strategy == "unhandled":
-            # "un-handled exit reason", re-enter: the guest re-takes the SEA forever.
-            self.vm.env.process(self._hang(event))
-            return
-        gpa_valid = bool(arm_sea.flags & KVM_EXIT_ARM_SEA_FLAG_GPA_VALID)
-        if gpa_valid:
-            # Remembered like a SIGBUS page, so a VM reset maps fresh memory there.
-            self.hwpoison.add(arm_sea.gpa)
-            if self.unmap:
-                self.vm.host.memory.retire(event.ue, vmm=True)
-            if self._count_poisoned(event, arm_sea.gpa):
-                return
-        cper = self.strategy == "inject_cper" and gpa_valid and self.guest_ghes
-        self._inject(event, kvm_sea_esr(event.el or 0), cper=cper)
+            self._inject(error, kvm_sea_esr(error.el or 0), cper)
+        else:
+            self.sea_exit(error, arm_sea)
 
-    def _hang(self, event: ErrorEvent):
-        yield self.vm.env.timeout(self.hang_detect)
-        if event.outcome is None:
-            self.vm.crash(event, Outcome.VM_CRASHED, "VM hung: SEA exit re-entered", True)
+    def _unhandled(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
+        """Today's QEMU logs "un-handled exit reason" and re-enters KVM_RUN: the guest
+        re-takes the SEA forever, and the hung VM is declared lost after hang_detect."""
+        self.hangs[error.error_id] = self.env.process(self._hang(error))
 
-    def _count_poisoned(self, event: ErrorEvent, gpa: int) -> bool:
-        """restart_after: restart the VM once N distinct GPAs were poisoned."""
-        self.poisoned_gpas.add(gpa & _PAGE_MASK)
-        if self.restart_after is not None and len(self.poisoned_gpas) >= self.restart_after:
-            self.vm.crash(event, Outcome.VM_RESTARTED, "restart_after reached", False)
-            return True
-        return False
+    def _hang(self, error: ErrorEvent):
+        try:
+            yield self.env.timeout(self.hang_detect)
+        except Interrupt:
+            return  # the VM went down first
+        del self.hangs[error.error_id]
+        self.ledger.crash_vm(error, Outcome.VM_CRASHED, "VM hung: SEA exit re-entered", True)
 
-    def _inject(self, event: ErrorEvent, esr: int, cper: bool) -> None:
+    def _inject(self, error: ErrorEvent, esr: int, cper: bool) -> None:
         """KVM_SET_VCPU_EVENTS; a CPER needs the previous record acknowledged
         (ghes_record_cper_errors(): "OSPM does not acknowledge previous error")."""
         if cper:
             if self.ghes_pending:
-                self.vm.crash(event, Outcome.VM_CRASHED, "GHES Read Ack still 0: abort()", True)
+                self.ledger.crash_vm(
+                    error, Outcome.VM_CRASHED, "GHES Read Ack still 0: abort()", True
+                )
                 return
             self.ghes_pending = True
-        self.to_guest.send(InjectedSea(event, esr, cper))
+        self.to_guest.send(InjectedSea(error, esr, cper))
 
-    def on_read_ack(self, message: ReadAck) -> None:
-        if message.epoch == self.vm.epoch:
-            self.ghes_pending = False
+    def _inject_sea(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
+        """Inject an SEA with ext_dabt_pending, as the KVM selftest does; with
+        ``inject_cper``, also record a CPER for the GPA when KVM gave one. A GPA is
+        remembered like a SIGBUS page (a VM reset maps fresh memory there), and with
+        ``unmap`` removed from stage 2 so that later touches exit to the VMM."""
+        gpa_valid = bool(arm_sea.flags & KVM_EXIT_ARM_SEA_FLAG_GPA_VALID)
+        if gpa_valid:
+            self.hwpoison.add(arm_sea.gpa)
+            if self.unmap:
+                self.pages.retire(error.ue_id, Retirer.VMM)
+            if self._restart_after(error, arm_sea.gpa):
+                return
+        cper = self.strategy == "inject_cper" and gpa_valid and self.guest_ghes
+        self._inject(error, kvm_sea_esr(error.el or 0), cper)
+
+    # What the VMM does with KVM_EXIT_ARM_SEA, by vmm.sea_exit.
+    SEA_EXIT: ClassVar[dict[SeaExit, SeaExitStrategy]] = {
+        "unhandled": _unhandled,
+        "inject": _inject_sea,
+        "inject_cper": _inject_sea,
+    }
+
+    def _restart_after(self, error: ErrorEvent, gpa: int) -> bool:
+        """restart_after: restart the VM once N distinct GPAs were poisoned."""
+        self.poisoned_gpas.add(gpa & _PAGE_MASK)
+        if self.restart_after is not None and len(self.poisoned_gpas) >= self.restart_after:
+            self.ledger.crash_vm(error, Outcome.VM_RESTARTED, "restart_after reached", False)
+            return True
+        return False

@@ -47,7 +47,7 @@ class Workload:
         self.lost_stall_ns = 0  # process-ns stopped in error handling
         self.kills = 0
 
-    def _now(self) -> int:
+    def _clipped_now(self) -> int:
         return min(self.env.now, self.horizon)
 
     def _inflight(self, process: _Process, now: int) -> int:
@@ -63,14 +63,14 @@ class Workload:
 
     def stall(self, process: int, started: int) -> None:
         """The vCPU running ``process`` was stopped from ``started`` until now."""
-        state, now = self.processes[process], self._now()
+        state, now = self.processes[process], self._clipped_now()
         self._settle(state, now)
         if self.vm_up and state.up:
             self.lost_stall_ns += max(0, now - min(started, self.horizon))
 
     def kill(self, process: int) -> None:
         """The process dies; it restarts after ``guest.process_restart`` if its VM runs."""
-        state, now = self.processes[process], self._now()
+        state, now = self.processes[process], self._clipped_now()
         self._settle(state, now)
         if not (self.vm_up and state.up):
             return
@@ -83,7 +83,7 @@ class Workload:
         """The VM stopped running: every running process loses its uncommitted work."""
         if not self.vm_up:
             return
-        now = self._now()
+        now = self._clipped_now()
         self.vm_up, self.vm_down_since = False, now
         self.outages += 1
         for state in self.processes:
@@ -97,7 +97,7 @@ class Workload:
         """The VM runs again and starts all its processes."""
         if self.vm_up:
             return
-        now = self._now()
+        now = self._clipped_now()
         self.vm_up = True
         self.vm_down_ns += now - self.vm_down_since
         for state in self.processes:

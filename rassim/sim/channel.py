@@ -1,55 +1,60 @@
-"""Timed channels: typed messages delivered after a latency, one hop record per delivery.
+"""Timed channels: typed messages delivered to a process's inbox after a latency.
 
-A component *declares* the channels it sends on; whoever builds the model wires each
-channel's far end to the receiving component's handler. :meth:`Network.check_wired`
-fails before simulated time starts if any channel was left unconnected (desmod's
-connection check, made explicit).
+A component reads its inbox in a process, ``msg = yield inbox.get()``; its neighbours
+hold :class:`Channel` ends that :meth:`~Channel.send` into that inbox. Whoever builds the
+model creates the inboxes and the channels between them and hands each component its
+own: a channel is connected from the moment it exists.
 
-Delivery is one :class:`~rassim.sim.scheduler.Scheduler` call that hands the message to
-the receiver: a hop costs less than a raw SimPy timeout, and a hop that is provably the
-next thing to happen runs without a trip through the event queue.
+A hop is one :class:`~rassim.sim.events.Timer` on SimPy's queue: when it is processed,
+the message goes straight to the process waiting in the inbox (or waits in the inbox if
+the process is busy elsewhere). Messages overtake each other when their latencies say so.
+A message in flight can be cancelled (:meth:`Channel.cancel`): its delivery no longer
+matters, for instance because the VM it was going to went down.
+
+Every send is recorded in a :class:`HopLog` (one row per hop, with the time it is, or
+was going to be, delivered), unless the log is disabled.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
-import pandas as pd
 import simpy
 
-from rassim.sim import columns
 from rassim.sim.distributions import Distribution
-from rassim.sim.scheduler import Scheduler
+from rassim.sim.events import Receive, Timer
 from rassim.sim.streams import Streams
-
-HOP_COLUMNS = ("error_id", "source", "destination", "kind", "sent_ns", "delivered_ns")
 
 
 class Tracked(Protocol):
-    """The error a message belongs to: its id, and its outcome once it has one."""
+    """What a message belongs to: one error, so hops can be followed end to end."""
 
-    error_id: int
-    outcome: object | None
+    @property
+    def error_id(self) -> int: ...
 
 
 class Message(Protocol):
-    """Anything sent on a channel: it belongs to one error, so hops can be followed."""
+    """Anything sent on a channel."""
 
-    kind: str
-    event: Tracked
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def error(self) -> Tracked: ...
 
 
 M = TypeVar("M", bound=Message)
 
 
 class HopLog:
-    """Append-only record of channel deliveries (``HOP_COLUMNS``), or a no-op if disabled.
+    """Append-only record of channel sends, or a no-op if disabled.
 
     A row is kept as ``(error_id, link, kind, sent_ns, delivered_ns)`` with ``link`` an
-    index into :attr:`links`; the frame is built column-wise at the end.
+    index into :attr:`links`.
     """
 
     def __init__(self, enabled: bool = True) -> None:
@@ -61,36 +66,44 @@ class HopLog:
         self.links.append((source, destination))
         return len(self.links) - 1
 
-    def to_frame(self) -> pd.DataFrame:
-        """The hops as a DataFrame, in delivery order."""
-        error_id, link, kind, sent, delivered = list(zip(*self.rows, strict=True)) or [()] * 5
-        ends = pd.DataFrame(self.links, columns=["source", "destination"], dtype="str")
-        links = columns.ints(link)
-        return pd.DataFrame(
-            {
-                "error_id": columns.ints(error_id),
-                "source": ends["source"].array.take(links),
-                "destination": ends["destination"].array.take(links),
-                "kind": columns.strings(kind),
-                "sent_ns": columns.ints(sent),
-                "delivered_ns": columns.ints(delivered),
-            }
-        )
+
+class Inbox(Generic[M]):
+    """Where one process receives its messages, in delivery order."""
+
+    __slots__ = ("_arrived", "_waiting", "env", "name")
+
+    def __init__(self, env: simpy.Environment, name: str) -> None:
+        self.env = env
+        self.name = name
+        self._waiting: Receive | None = None  # the reader's pending get()
+        self._arrived: deque[Receive] = deque()  # delivered while the reader was busy
+
+    def get(self) -> Receive:
+        """The next message: ``msg = yield inbox.get()``."""
+        if self._arrived:
+            return self._arrived.popleft()
+        if self._waiting is not None:
+            raise RuntimeError(f"inbox {self.name}: one reader at a time")
+        receive = self._waiting = Receive(self.env)
+        return receive
+
+    def cancel(self, where: Callable[[M], bool]) -> None:
+        """Drop the delivered messages ``where`` selects that the reader has not taken."""
+        if self._arrived:
+            self._arrived = deque(r for r in self._arrived if not where(r.value))
+
+    def __repr__(self) -> str:
+        return f"Inbox({self.name})"
 
 
 class Channel(Generic[M]):
-    """A one-way link from ``source`` to ``destination`` with a latency distribution.
-
-    With ``drop_resolved``, a message whose error already has an outcome (its VM or host
-    went down while it travelled) is dropped on arrival.
-    """
+    """A one-way link into ``inbox`` with a latency distribution."""
 
     __slots__ = (
-        "_call_at",
         "_draw",
-        "_drop_resolved",
         "_env",
-        "_handler",
+        "_in_flight",
+        "_inbox",
         "_link",
         "_log",
         "_rng",
@@ -101,35 +114,24 @@ class Channel(Generic[M]):
 
     def __init__(
         self,
-        scheduler: Scheduler,
+        env: simpy.Environment,
         source: str,
         destination: str,
         latency: Distribution,
+        inbox: Inbox[M],
         rng: Callable[[], np.random.Generator],
         log: HopLog,
     ) -> None:
-        self._env = scheduler.env
-        self._call_at = scheduler.call_at
+        self._env = env
         self.source = source
         self.destination = destination
         self.latency = latency
+        self._inbox = inbox
         self._rng = rng  # made on the first send: most links of a large fleet stay idle
         self._draw: Callable[[], int] = self._first_draw
         self._log = log.rows if log.enabled else None
         self._link = log.add_link(source, destination) if log.enabled else -1
-        self._handler: Callable[[M], None] | None = None
-        self._drop_resolved = False
-
-    @property
-    def wired(self) -> bool:
-        return self._handler is not None
-
-    def connect(self, handler: Callable[[M], None], *, drop_resolved: bool = False) -> None:
-        """Deliver this channel's messages to ``handler``."""
-        if self._handler is not None:
-            raise RuntimeError(f"channel {self} is already connected")
-        self._handler = handler
-        self._drop_resolved = drop_resolved
+        self._in_flight: set[Timer] = set()
 
     def _first_draw(self) -> int:
         constant = self.latency.constant_ns
@@ -140,51 +142,60 @@ class Channel(Generic[M]):
         return self._draw()
 
     def send(self, message: M) -> None:
-        """Deliver ``message`` after one latency draw."""
-        now = self._env.now
-        self._call_at(now + self._draw(), self._arrive, (message, now))
-
-    def _arrive(self, sent: tuple[M, int]) -> None:
-        message, sent_ns = sent
-        event = message.event
+        """Deliver ``message`` to the inbox after one latency draw."""
+        delay = self._draw()
         if self._log is not None:
-            self._log.append((event.error_id, self._link, message.kind, sent_ns, self._env.now))
-        if not (self._drop_resolved and event.outcome is not None):
-            self._handler(message)  # type: ignore[misc]
+            now = self._env.now
+            self._log.append((message.error.error_id, self._link, message.kind, now, now + delay))
+        self._in_flight.add(Timer(self._env, delay, message, self._arrive))
+
+    def _arrive(self, delivery: Timer) -> None:
+        self._in_flight.discard(delivery)
+        inbox = self._inbox
+        receive = inbox._waiting
+        if receive is None:
+            inbox._arrived.append(Receive.delivered(self._env, delivery.value))
+        else:
+            inbox._waiting = None
+            receive.deliver(delivery.value)
+
+    def cancel(self, where: Callable[[M], bool] | None = None) -> None:
+        """Cancel the messages in flight (those ``where`` selects): they never arrive."""
+        if not self._in_flight:
+            return
+        for delivery in list(self._in_flight):
+            if where is None or where(delivery.value):
+                delivery.cancel()
+                self._in_flight.discard(delivery)
 
     def __repr__(self) -> str:
         return f"{self.source}->{self.destination}"
 
 
 class Network:
-    """Creates the channels of one simulation and checks they are all wired."""
+    """Makes the inboxes and channels of one simulation; each link draws its latencies
+    from the stream named after its ends (and ``label``, telling apart two links between
+    the same ends)."""
 
     def __init__(self, env: simpy.Environment, streams: Streams, log: HopLog) -> None:
         self.env = env
-        self.scheduler = Scheduler(env)
         self.streams = streams
         self.log = log
-        self.channels: list[Channel] = []
+
+    def inbox(self, name: str) -> Inbox:
+        return Inbox(self.env, name)
 
     def channel(
-        self, source: str, destination: str, latency: Distribution, label: str = ""
-    ) -> Channel:
-        """A new channel whose latency stream is keyed by its end names (and ``label``,
-        which tells apart two links between the same ends)."""
-        name = f"link:{source}->{destination}{':' if label else ''}{label}"
-        channel: Channel = Channel(
-            self.scheduler,
+        self, source: str, inbox: Inbox[M], latency: Distribution, label: str = ""
+    ) -> Channel[M]:
+        """A channel from the component ``source`` into ``inbox``."""
+        name = f"link:{source}->{inbox.name}{':' if label else ''}{label}"
+        return Channel(
+            self.env,
             source,
-            destination,
+            inbox.name,
             latency,
+            inbox,
             lambda: self.streams.generator(name),
             self.log,
         )
-        self.channels.append(channel)
-        return channel
-
-    def check_wired(self) -> None:
-        """Raise if any channel has no receiver: a model wiring bug, caught before t=0."""
-        loose = [repr(c) for c in self.channels if not c.wired]
-        if loose:
-            raise RuntimeError(f"unwired channels: {', '.join(loose)}")

@@ -23,9 +23,8 @@ import pytest
 import rassim
 from rassim.arch.esr import ESR_ELx_FnV, esr_ec
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA_FLAG_GPA_VALID
-from rassim.model.outcomes import LedgerError
+from rassim.model.ledger import LedgerError
 from rassim.run import _check_ues
-from rassim.sim.scheduler import Scheduler
 
 RADIUS = {
     "recovered": "none",
@@ -283,16 +282,6 @@ def test_same_seed_gives_identical_tables() -> None:
     for key, value in first.summary.items():
         other = again.summary[key]
         assert value == other or (value != value and other != other), key  # NaN == NaN
-
-
-@pytest.mark.parametrize("case", ["exit_to_user/inject/kf", DETERMINISM_CASE])
-def test_running_calls_in_place_changes_nothing(case: str, monkeypatch) -> None:
-    """The scheduler's shortcut (the provably next call runs without the event queue) is
-    an optimisation only: the same run without it gives identical tables."""
-    monkeypatch.setattr(Scheduler, "inline", False)
-    queued = rassim.simulate(busy_scenario(*CASES[case]), seed=1)
-    for table in ("errors", "ues", "hops", "vms"):
-        pd.testing.assert_frame_equal(getattr(busy_run(case), table), getattr(queued, table))
 
 
 def test_workers_and_host_groups_change_nothing() -> None:

@@ -1,44 +1,59 @@
+"""Timed channels into inboxes read by SimPy processes, and the cancellable Timer."""
+
+from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import ClassVar
 
 import pytest
 import simpy
 
-from rassim.sim.channel import HOP_COLUMNS, HopLog, Network
+from rassim.model.tables import HOP_COLUMNS, hops_frame
+from rassim.sim.channel import HopLog, Inbox, Network
 from rassim.sim.distributions import Exponential, Fixed
+from rassim.sim.events import Timer
 from rassim.sim.streams import Streams
 
 
 @dataclass(frozen=True)
-class Event:
+class Error:
     error_id: int
-    outcome: str | None = None
 
 
 @dataclass(frozen=True)
 class Ping:
-    event: Event
+    error: Error
     kind: ClassVar[str] = "Ping"
 
 
-def ping(error_id: int, outcome: str | None = None) -> Ping:
-    return Ping(Event(error_id, outcome))
+def ping(error_id: int) -> Ping:
+    return Ping(Error(error_id))
 
 
 def _network(log: HopLog | None = None) -> Network:
     return Network(simpy.Environment(), Streams(0), log or HopLog())
 
 
-def test_delivers_after_latency_and_records_hop() -> None:
+def _reader(env: simpy.Environment, inbox: Inbox, got: list, busy: int = 0):
+    """Reads ``inbox`` forever, noting (error id, time); ``busy`` ns of work per message."""
+    while True:
+        message = yield inbox.get()
+        got.append((message.error.error_id, env.now))
+        if busy:
+            yield env.timeout(busy)
+
+
+def test_a_waiting_process_gets_the_message_after_the_latency() -> None:
     net = _network()
+    inbox = net.inbox("el3")
+    channel = net.channel("cpu", inbox, Fixed(50_000))
     got: list[tuple[int, int]] = []
-    channel = net.channel("cpu", "el3", Fixed(50_000))
-    channel.connect(lambda m: got.append((m.event.error_id, net.env.now)))
+    net.env.process(_reader(net.env, inbox, got))
     net.env.run(until=10)
     channel.send(ping(7))
     net.env.run()
     assert got == [(7, 50_010)]
-    frame = net.log.to_frame()
+    frame = hops_frame(net.log)
     assert frame.to_dict("records") == [
         {
             "error_id": 7,
@@ -52,66 +67,125 @@ def test_delivers_after_latency_and_records_hop() -> None:
     assert tuple(frame.columns) == HOP_COLUMNS and frame["delivered_ns"].dtype == "int64"
 
 
-def test_resolved_messages_are_logged_but_not_delivered() -> None:
+def test_one_queue_entry_per_hop() -> None:
+    """A hop costs one event on SimPy's queue: the delivery resumes the reader itself."""
     net = _network()
-    got: list[int] = []
-    channel = net.channel("a", "b", Fixed(5))
-    channel.connect(lambda m: got.append(m.event.error_id), drop_resolved=True)
-    channel.send(ping(1, outcome="vm_crashed"))
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Fixed(5))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
+    net.env.step()  # the reader starts and waits
+    for i in range(10):
+        channel.send(ping(i))
+    steps = 0
+    while net.env.peek() < float("inf"):
+        net.env.step()
+        steps += 1
+    assert steps == 10 and [error for error, _ in got] == list(range(10))
+
+
+def test_messages_wait_in_the_inbox_while_the_reader_is_busy() -> None:
+    net = _network()
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Fixed(5))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got, busy=100))
+    for i in range(3):
+        channel.send(ping(i))
+    net.env.run()
+    assert got == [(0, 5), (1, 105), (2, 205)]
+
+
+def test_messages_overtake_each_other_by_latency() -> None:
+    """Two links into one inbox: the faster one's later message arrives first."""
+    net = _network()
+    inbox = net.inbox("kvm")
+    slow = net.channel("el3", inbox, Fixed(50))
+    fast = net.channel("cpu", inbox, Fixed(4))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
+    slow.send(ping(1))
+    net.env.run(until=10)
+    fast.send(ping(2))
+    net.env.run()
+    assert got == [(2, 14), (1, 50)]
+
+
+def test_cancelled_messages_never_arrive_but_their_hop_is_logged() -> None:
+    net = _network()
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Fixed(5))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
+    for i in range(4):
+        channel.send(ping(i))
+    channel.cancel(lambda message: message.error.error_id % 2 == 1)
+    net.env.run(until=3)
+    channel.send(ping(9))
+    channel.cancel(lambda message: message.error.error_id == 0)
+    net.env.run()
+    assert got == [(2, 5), (9, 8)]
+    assert len(net.log.rows) == 5
+
+
+def test_cancelling_every_message_leaves_the_reader_waiting_for_the_next() -> None:
+    net = _network()
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Fixed(5))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
+    channel.send(ping(1))
+    net.env.run(until=2)
+    channel.cancel()
     channel.send(ping(2))
     net.env.run()
-    assert got == [2] and len(net.log.to_frame()) == 2
+    assert got == [(2, 7)]
 
 
-def test_empty_log_has_the_columns() -> None:
-    frame = _network().log.to_frame()
-    assert tuple(frame.columns) == HOP_COLUMNS and frame.empty
+def test_an_inbox_has_one_reader() -> None:
+    net = _network()
+    inbox = net.inbox("b")
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
+    net.env.process(_reader(net.env, inbox, got))
+    with pytest.raises(RuntimeError, match="one reader"):
+        net.env.run()
 
 
 def test_integer_clock_stays_integer() -> None:
     net = _network()
-    channel = net.channel("a", "b", Exponential(1_000))
-    channel.connect(lambda m: None)
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Exponential(1_000))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
     for i in range(100):
         channel.send(ping(i))
     net.env.run()
-    assert all(isinstance(row[4], int) for row in net.log.rows)
+    assert len(got) == 100 and all(isinstance(t, int) for _, t in got)
+    assert [t for _, t in got] == sorted(t for _, t in got)
     assert isinstance(net.env.now, int)
 
 
 def test_disabled_log_records_nothing_but_still_delivers() -> None:
     net = _network(HopLog(enabled=False))
-    got: list[int] = []
-    channel = net.channel("a", "b", Fixed(5))
-    channel.connect(lambda m: got.append(m.event.error_id))
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Fixed(5))
+    got: list[tuple[int, int]] = []
+    net.env.process(_reader(net.env, inbox, got))
     channel.send(ping(1))
     net.env.run()
-    assert got == [1] and net.log.rows == []
-
-
-def test_unwired_channel_fails_before_time_starts() -> None:
-    net = _network()
-    net.channel("kvm", "vmm", Fixed(1))
-    wired = net.channel("vmm", "guest", Fixed(1))
-    wired.connect(lambda m: None)
-    with pytest.raises(RuntimeError, match="kvm->vmm"):
-        net.check_wired()
-
-
-def test_double_connect_is_an_error() -> None:
-    channel = _network().channel("a", "b", Fixed(1))
-    channel.connect(lambda m: None)
-    with pytest.raises(RuntimeError, match="already connected"):
-        channel.connect(lambda m: None)
+    assert got == [(1, 5)] and net.log.rows == []
+    assert tuple(hops_frame(net.log).columns) == HOP_COLUMNS
 
 
 def test_latency_draws_are_per_link() -> None:
     """Two links with the same distribution draw from different streams."""
     net = _network()
-    times: dict[str, list[int]] = {"x": [], "y": []}
-    for name in times:
-        channel = net.channel("src", name, Exponential(1_000))
-        channel.connect(lambda m, name=name: times[name].append(net.env.now))
+    times: dict[str, list[tuple[int, int]]] = {"x": [], "y": []}
+    for name, got in times.items():
+        inbox = net.inbox(name)
+        channel = net.channel("src", inbox, Exponential(1_000))
+        net.env.process(_reader(net.env, inbox, got))
         for i in range(5):
             channel.send(ping(i))
     net.env.run()
@@ -120,8 +194,23 @@ def test_latency_draws_are_per_link() -> None:
 
 def test_a_fixed_latency_needs_no_random_stream() -> None:
     net = _network()
-    channel = net.channel("a", "b", Fixed(5))
-    channel.connect(lambda m: None)
+    channel = net.channel("a", net.inbox("b"), Fixed(5))
     channel.send(ping(1))
     net.env.run()
     assert net.streams._generators == {}
+
+
+def test_a_cancelled_timer_does_nothing() -> None:
+    env = simpy.Environment()
+    fired: list[int] = []
+    kept = Timer(env, 5, 1, lambda timer: fired.append(timer.value))
+    dropped = Timer(env, 3, 2, lambda timer: fired.append(timer.value))
+    dropped.cancel()
+    env.run()
+    kept.cancel()  # processed already: nothing to cancel
+    assert fired == [1] and env.now == 5
+
+
+def test_a_timer_cannot_be_set_in_the_past() -> None:
+    with pytest.raises(ValueError, match="negative delay"):
+        Timer(simpy.Environment(), -1)

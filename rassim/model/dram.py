@@ -1,4 +1,4 @@
-"""DRAM faults through ECC: which faults become uncorrected errors (MODEL 3).
+"""DRAM devices: faults, and which of them ECC cannot correct (MODEL 3).
 
 Faults arrive per device as a Poisson process with the FIT rates of the scenario's
 fault-mode table (default: Sridharan & Liberty SC'12 as coded in AMD's FaultSim), all
@@ -10,7 +10,8 @@ multiplied by ``memory.acceleration``. The ECC scheme decides CE or UE:
   UE needs two faults in different devices of the same rank that overlap (same bank,
   row and column ranges), the intersection FaultSim evaluates.
 
-A UE fault poisons ``pages`` pages of one owner. A transient fault stays active (for
+A UE fault poisons ``pages`` pages of one owner (``rassim.model.sources.dram_faults``
+hands them to the memory node). A transient fault stays active (for
 overlaps) until the scrubber rewrites it. Optionally, a permanent CE fault whose page
 is read often enough to log ``ce_threshold`` CEs within ``ce_window`` is soft-offlined
 before a second fault can turn it into a UE (rasdaemon's page CE threshold).
@@ -22,28 +23,12 @@ import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
-import simpy
-
-from rassim.scenario import FaultMode, MemoryConfig
+from rassim.model.memory import MemoryMap
+from rassim.scenario import Ecc, FaultMode, MemoryConfig
 from rassim.sim.draws import Draws
 from rassim.sim.units import NS_PER_D, NS_PER_H
-
-if TYPE_CHECKING:
-    from rassim.model.memory import MemoryNode
-
-FAULT_COLUMNS = (
-    "host",
-    "arrived_ns",
-    "mode",
-    "permanent",
-    "rank",
-    "device",
-    "uncorrected",
-    "pages",
-    "predicted",
-)
 
 # Extent of each mode inside a device: (all banks?, all rows?, all columns?).
 _EXTENT: dict[FaultMode, tuple[bool, bool, bool]] = {
@@ -83,23 +68,39 @@ class Fault:
         return all(a or b or x == y for (x, y), a, b in zip(coordinates, mine, theirs, strict=True))
 
 
-class FaultSource:
-    """The DRAM devices of one host: fault arrivals, ECC outcome, UEs handed to memory."""
+@dataclass(slots=True, frozen=True)
+class Uncorrected:
+    """What a fault ECC could not correct poisons: ``pages`` pages, unless rasdaemon
+    soft-offlined them already (``predicted``)."""
+
+    mode: FaultMode
+    permanent: bool
+    pages: int
+    predicted: bool
+
+
+Decision = tuple[bool, int, bool]  # uncorrected, pages, predicted
+EccRule = Callable[["DramDevices", Fault, int], Decision]
+
+
+class DramDevices:
+    """The DRAM devices of one host: when faults arrive, and what ECC makes of them."""
 
     def __init__(
         self,
-        memory: MemoryNode,
         config: MemoryConfig,
+        memory_map: MemoryMap,
         rng: Draws,
-        new_ue_id: Callable[[], int],
         rasdaemon_rng: Draws,
+        log: list[tuple],
     ) -> None:
-        self.memory = memory
+        """``log`` gets one row per fault (``rassim.model.tables.FAULT_COLUMNS``)."""
         self.config = config
+        self.memory_map = memory_map
         self.rng = rng
         self.rasdaemon_rng = rasdaemon_rng  # its own stream: turning prediction on or off
         # leaves the fault arrivals unchanged
-        self.new_ue_id = new_ue_id
+        self.ecc = self.ECC[config.ecc]
         self.devices = config.ranks * config.devices_per_rank
         kinds = [(m, p) for m in config.faults for p in (False, True)]
         fits = [config.faults[m].permanent if p else config.faults[m].transient for m, p in kinds]
@@ -111,25 +112,17 @@ class FaultSource:
         per_hour = self.devices * total_fit * 1e-9 * config.acceleration
         self.mean_gap_ns = NS_PER_H / per_hour if per_hour else float("inf")
         self.active: list[Fault] = []
-        self.log: list[tuple] = []  # FAULT_COLUMNS, one row per fault
+        self.log = log
 
-    def start(self, horizon_ns: int) -> simpy.Process | None:
+    def next_gap(self) -> float:
+        """Time to the next fault on any device (exponential; inf with no fault rate)."""
         if self.mean_gap_ns == float("inf"):
-            return None
-        env = self.memory.env
+            return float("inf")
+        return self.rng.exponential(self.mean_gap_ns)
 
-        def arrivals():
-            while True:
-                gap = self.rng.exponential(self.mean_gap_ns)
-                if env.now + gap >= horizon_ns:
-                    return
-                yield env.timeout(int(gap) + 1)
-                self.arrive()
-
-        return env.process(arrivals())
-
-    def arrive(self) -> None:
-        config, rng, now = self.config, self.rng, self.memory.env.now
+    def fault(self, host: int, now: int) -> Uncorrected | None:
+        """A fault arrives now: drawn, logged, and returned if ECC cannot correct it."""
+        config, rng = self.config, self.rng
         index = min(bisect.bisect_right(self.cumulative, rng.random()), len(self.kinds) - 1)
         mode, permanent = self.kinds[index]
         rate = config.faults[mode]
@@ -144,46 +137,39 @@ class FaultSource:
             column=rng.below(config.columns),
             arrived_ns=now,
             active_until_ns=float("inf") if permanent else now + lifetime,
-            offlined_ns=self._prediction(rate.pages) if permanent else float("inf"),
+            offlined_ns=self._prediction(rate.pages, now) if permanent else float("inf"),
         )
         self.active = [f for f in self.active if f.active_until_ns > now]
-        if config.ecc == "secded":
-            uncorrected = mode is not FaultMode.SINGLE_BIT
-            pages, offlined = rate.pages, False
-        else:
-            partners = [f for f in self.active if fault.overlaps(f)]
-            uncorrected = bool(partners)
-            pages = min([rate.pages, *(config.faults[f.mode].pages for f in partners)])
-            offlined = any(f.offlined_ns <= now for f in partners)
+        uncorrected, pages, predicted = self.ecc(self, fault, now)
         self.active.append(fault)
-        host = self.memory.host.index
-        self.log.append(
-            (
-                host,
-                now,
-                mode.value,
-                permanent,
-                fault.rank,
-                fault.device,
-                uncorrected,
-                pages,
-                offlined,
-            )
-        )
-        if uncorrected:
-            self.memory.poison_fault(
-                pages, permanent, f"fault:{mode.value}", self.new_ue_id, predicted=offlined
-            )
+        row = (host, now, mode.value, permanent, fault.rank, fault.device, uncorrected, pages)
+        self.log.append((*row, predicted))
+        return Uncorrected(mode, permanent, pages, predicted) if uncorrected else None
 
-    def _prediction(self, pages: int) -> float:
+    def _secded(self, fault: Fault, now: int) -> Decision:
+        """One bit per word is corrected: any fault but a single-bit one is a UE."""
+        return fault.mode is not FaultMode.SINGLE_BIT, self.config.faults[fault.mode].pages, False
+
+    def _chipkill(self, fault: Fault, now: int) -> Decision:
+        """One device per codeword is corrected: a UE needs an overlapping fault in another
+        device of the rank; it poisons the smaller footprint."""
+        faults = self.config.faults
+        partners = [f for f in self.active if fault.overlaps(f)]
+        pages = min([faults[fault.mode].pages, *(faults[f.mode].pages for f in partners)])
+        return bool(partners), pages, any(f.offlined_ns <= now for f in partners)
+
+    # What the ECC scheme makes of a fault, by memory.ecc.
+    ECC: ClassVar[dict[Ecc, EccRule]] = {"secded": _secded, "chipkill": _chipkill}
+
+    def _prediction(self, pages: int, now: int) -> float:
         """When rasdaemon would soft-offline a permanent CE fault's pages, if ever: its
         CEs arrive at the page owners' read rate; ``ce_threshold`` of them must fit in
         ``ce_window``."""
         config = self.config
         if not config.predictive_offline:
             return float("inf")
-        owner, _ = self.memory.map.draw_host(self.rasdaemon_rng)
+        owner, _ = self.memory_map.draw_host(self.rasdaemon_rng)
         per_ns = pages * config.access[owner].access_rate / NS_PER_H
         if per_ns * config.ce_window < config.ce_threshold:
             return float("inf")
-        return self.memory.env.now + config.ce_threshold / per_ns
+        return now + config.ce_threshold / per_ns
