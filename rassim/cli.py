@@ -431,7 +431,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from rassim.trace import format_trace
+    from rassim.report.trace import format_trace
 
     print(format_trace(args.directory, args.error_id, args.replication))
     return 0

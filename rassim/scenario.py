@@ -504,7 +504,6 @@ class GuestConfig(Section):
         json_schema_extra={"source": "assumption: four VMs fill a 512 GiB host"},
     )
     backing_page: Literal["4KiB", "2MiB", "1GiB"] = "4KiB"
-    vcpus: int = Field(4, ge=1)
     processes: int = Field(8, ge=1)
     panic_on_oops: bool = False
     oops_limit: int = Field(

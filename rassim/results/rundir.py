@@ -1,4 +1,4 @@
-"""Run directories: what ``rassim run`` writes, and reading it back for ``rassim trace``.
+"""Run directories: what ``rassim run`` writes (``rassim.report.trace`` reads it back).
 
 A run directory holds ``scenario.toml`` (resolved), ``errors.parquet``,
 ``hops.parquet``, ``ues.parquet``, ``vms.parquet``, ``faults.parquet``, ``summary.json``
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from rassim.config import ConfigError, dump_scenario
+from rassim.config import dump_scenario
 from rassim.results.estimates import aggregate
 from rassim.results.outdir import meta_fields
 from rassim.run import RunResult
@@ -58,13 +58,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def read_table(directory: str | Path, table: str) -> pd.DataFrame:
-    path = Path(directory) / f"{table}.parquet"
-    if not path.is_file():
-        raise ConfigError(f"{directory}: not a rassim run directory (no {table}.parquet)")
-    try:
-        return pd.read_parquet(path)
-    except Exception as error:  # pyarrow raises several types for a damaged file
-        raise ConfigError(f"{path}: cannot read: {' '.join(str(error).split())}") from None

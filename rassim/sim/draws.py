@@ -42,10 +42,6 @@ class Draws:
         """An index drawn with the weights whose running sums (ending at 1) are given."""
         return min(bisect.bisect_right(cumulative, self.random()), len(cumulative) - 1)
 
-    def chance(self, p: float) -> bool:
-        """True with probability ``p``."""
-        return self.random() < p
-
 
 def _uniforms(make: Callable[[], np.random.Generator]) -> Iterator[list[float]]:
     yield from blocks(make().random, BLOCK)

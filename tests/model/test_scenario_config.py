@@ -72,7 +72,6 @@ NON_DEFAULT = {
     "guest": {
         "memory": "64GiB",
         "backing_page": "2MiB",
-        "vcpus": 2,
         "processes": 3,
         "panic_on_oops": True,
         "p_interrupt": 0.5,

@@ -1,4 +1,5 @@
-"""``rassim trace``: one error's path through the layers as a readable timeline."""
+"""``rassim trace``: one error's path through the layers as a readable timeline, read
+from a run directory's tables (like the rest of the report: no model, no SimPy)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import pandas as pd
 from rassim.arch.cper import mem_error_record
 from rassim.arch.esr import describe
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA
-from rassim.config import ConfigError
-from rassim.results.rundir import read_table
+from rassim.errors import ConfigError
 from rassim.sim.units import format_duration
 
 
@@ -54,6 +54,16 @@ def _what(kind: str, error: pd.Series, gpa: int | None) -> list[str]:
     if kind == "ReadAck":
         return ["guest acknowledged the GHES record (Read Ack = 1)"]
     return [kind]
+
+
+def read_table(directory: str | Path, table: str) -> pd.DataFrame:
+    path = Path(directory) / f"{table}.parquet"
+    if not path.is_file():
+        raise ConfigError(f"{directory}: not a rassim run directory (no {table}.parquet)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise ConfigError(f"{path}: cannot read: {' '.join(str(error).split())}") from None
 
 
 def format_trace(directory: str | Path, error_id: int, replication: int = 0) -> str:
