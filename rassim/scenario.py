@@ -86,7 +86,7 @@ Fit = Annotated[float, _quantity(parse_fit), PlainSerializer(format_fit, return_
 UeSource = Literal["ue_rate", "faults"]  # rassim.model.sources.SOURCES
 Ecc = Literal["secded", "chipkill"]  # rassim.model.dram.ECC
 Policy = Literal["serror_fallback", "exit_to_user"]  # Hypervisor.UNCLAIMED_SEA
-SeaExit = Literal["unhandled", "inject", "inject_cper"]  # Vmm.SEA_EXIT
+SeaExit = Literal["unhandled", "inject", "inject_cper", "inject_retry"]  # Vmm.SEA_EXIT
 AoAction = Literal["ignore", "notify"]  # Vmm.AO_ACTION
 
 
@@ -487,7 +487,12 @@ class HypervisorConfig(Section):
 
 
 class VmmConfig(Section):
-    sea_exit: SeaExit = "inject"
+    sea_exit: SeaExit = Field(
+        "inject",
+        description="KVM_EXIT_ARM_SEA: unhandled (re-enter, the VM hangs), inject an SEA, "
+        "inject_cper (with a CPER for the GPA), inject_retry (inject again while the GPA "
+        "exits again within retry_window, up to max_retries, then restart the VM)",
+    )
     unmap: bool = Field(False, description="unmap the GPA from stage 2 (KVM userfault)")
     restart_after: int | None = Field(None, ge=1, description="restart after N poisoned GPAs")
     ao_action: AoAction = "ignore"
@@ -495,6 +500,13 @@ class VmmConfig(Section):
     latency: Latency = Field("20us", description="VMM signal/exit handling")
     hang_detect: Duration = Field("5min", description="a hung VM is declared lost after")
     restart_time: Duration = Field("30s", description="VMM-planned VM restart")
+    max_retries: int = Field(
+        3, ge=0, description="inject_retry: injections repeated for one GPA before a restart"
+    )
+    retry_window: Duration = Field(
+        "10min",
+        description="inject_retry: an exit of the same GPA this soon after the last is a retry",
+    )
 
 
 class GuestConfig(Section):

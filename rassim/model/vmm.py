@@ -66,9 +66,12 @@ class Vmm:
         self.restart_after = config.restart_after
         self.guest_ghes = config.guest_ghes
         self.hang_detect = config.hang_detect
+        self.max_retries = config.max_retries
+        self.retry_window = config.retry_window
         self.ghes_pending = False  # a record is written and Read Ack is still 0
         self.hwpoison: set[int] = set()  # kvm_hwpoison_page_add(): remapped on reset
         self.poisoned_gpas: set[int] = set()  # distinct GPAs seen, for restart_after
+        self.retries: dict[int, tuple[int, int]] = {}  # inject_retry: GPA -> (retries, until)
         self.hangs: dict[int, simpy.Process] = {}  # by error id
 
     def handle_vcpu(self):
@@ -97,6 +100,7 @@ class Vmm:
         self.ghes_pending = False
         self.hwpoison = set()
         self.poisoned_gpas = set()
+        self.retries = {}
         return remapped
 
     # -- SIGBUS ------------------------------------------------------------------------------
@@ -187,11 +191,28 @@ class Vmm:
         cper = self.strategy == "inject_cper" and gpa_valid and self.guest_ghes
         self._inject(error, kvm_sea_esr(error.el or 0), cper)
 
+    def _inject_retry(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
+        """Inject the SEA as ``inject`` does; while the same GPA exits again within
+        ``retry_window`` of its last exit, inject again, up to ``max_retries`` times; the
+        next such exit restarts the VM (its reset maps fresh memory at the GPA). An exit
+        without a GPA is injected and not followed."""
+        if arm_sea.flags & KVM_EXIT_ARM_SEA_FLAG_GPA_VALID:
+            now = self.env.now
+            retries, until = self.retries.get(arm_sea.gpa, (-1, -1))
+            retries = retries + 1 if now <= until else 0
+            if retries > self.max_retries:
+                detail = f"inject_retry: GPA exited again after {self.max_retries} retries"
+                self.ledger.crash_vm(error, Outcome.VM_RESTARTED, detail, False)
+                return
+            self.retries[arm_sea.gpa] = (retries, now + self.retry_window)
+        self._inject_sea(error, arm_sea)
+
     # What the VMM does with KVM_EXIT_ARM_SEA, by vmm.sea_exit.
     SEA_EXIT: ClassVar[dict[SeaExit, SeaExitStrategy]] = {
         "unhandled": _unhandled,
         "inject": _inject_sea,
         "inject_cper": _inject_sea,
+        "inject_retry": _inject_retry,
     }
 
     def _restart_after(self, error: ErrorEvent, gpa: int) -> bool:
