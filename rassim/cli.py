@@ -1,4 +1,5 @@
-"""The ``rassim`` command line: run, compare, sweep, validate, trace, presets, report, fit."""
+"""The ``rassim`` command line: run, compare, sweep, sensitivity, validate, trace, presets,
+report, fit."""
 
 from __future__ import annotations
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list the named presets")
     _sweep_parser(commands)
+    _sensitivity_parser(commands)
     _fit_parser(commands)
     report_command.register(commands)
     return parser
@@ -201,6 +203,55 @@ def _sweep_parser(commands) -> None:
         "--dry-run", action="store_true", help="check the file and list its points; run nothing"
     )
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _sensitivity_parser(commands) -> None:
+    sensitivity = commands.add_parser(
+        "sensitivity",
+        help="which uncertain assumptions decide the answer: Morris, Sobol and a robust verdict",
+        description=(
+            "Sample the [[uncertain]] parameters of an experiment file (Morris screening, "
+            "Sobol indices; SALib), run every sample through the sweep machinery (in "
+            "parallel, resumably, or on a Dask cluster) and, with [sensitivity.arms], each "
+            "sample under both arms on common random numbers. Writes runs.parquet, "
+            "samples.parquet, indices.parquet, verdict.parquet and meta.json into --out. "
+            "See experiments/README.md."
+        ),
+    )
+    sensitivity.add_argument("experiment", type=Path, help="experiment file (TOML)")
+    sensitivity.add_argument(
+        "--workers", "-j", type=_positive, help="local worker processes (default: all cores)"
+    )
+    sensitivity.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786",
+    )
+    sensitivity.add_argument("--out", type=Path, help="output directory (default sensitivity/NAME)")
+    sensitivity.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key of the base scenario, e.g. --set duration=2d (repeatable)",
+    )
+    sensitivity.add_argument(
+        "--replications", "-r", type=_positive, help="replace the file's replications"
+    )
+    sensitivity.add_argument("--seed", type=int, help="replace the file's seed")
+    sensitivity.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="stop after N new runs (they are kept; rerun to finish)",
+    )
+    sensitivity.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file, list the parameters and the runs each method needs; run nothing",
+    )
+    sensitivity.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _fit_parser(commands) -> None:
@@ -493,6 +544,87 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from rassim.sensitivity.design import load_study
+
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.scheduler is not None and args.workers is not None:
+        raise ConfigError("--workers sets the local pool; with --scheduler the cluster decides")
+    study = load_study(args.experiment, args.overrides, args.replications, args.seed)
+    out = args.out if args.out is not None else Path("sensitivity") / study.name
+    if args.dry_run:
+        print(_study_plan(study))
+        return 0
+    from rassim.sensitivity.execute import sensitivity
+    from rassim.sensitivity.summary import format_indices, format_verdict
+
+    try:
+        outcome = sensitivity(
+            study, out, args.workers or _cores(), args.scheduler, args.limit, not args.quiet
+        )
+    except KeyboardInterrupt:
+        print(
+            f"rassim: interrupted; finished runs are kept in {out}/.runs and earlier "
+            "results are untouched; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    computed, failed = outcome.total("computed"), outcome.total("failed")
+    done = f"{study.name}: {computed} run(s) computed"
+    if computed:
+        done += f" in {outcome.wall_s:.1f} s"
+    print(f"{done}, {outcome.total('reused')} reused from {out}/.runs, {failed} failed")
+    if not outcome.complete:
+        print(f"stopped after {args.limit} new run(s) (--limit); rerun to finish")
+        return 0
+    output = "metric"
+    if study.arms is not None:
+        output = f"{study.arm_labels[1]} - {study.arm_labels[0]}:"
+    shown = list(study.settings.better) or list(study.header.metrics or SWEEP_METRICS)
+    for metric in shown:
+        print(format_indices(outcome.indices, metric, output))
+    if outcome.verdict is not None:
+        a, b = study.arm_labels
+        print(format_verdict(outcome.verdict, a, b, study.settings.confidence))
+    print(f"results in {out}/")
+    if failed:
+        print(
+            f"rassim: {failed} run(s) failed; see the error column of {out}/runs.parquet "
+            "(a rerun retries them)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _study_plan(study) -> str:
+    """The parameters and what each method will run (``--dry-run``)."""
+    settings = study.settings
+    arms = max(1, len(study.arm_labels))
+    d = len(study.parameters)
+    lines = [f"{study.name}: {d} uncertain parameter(s)"]
+    for p in study.parameters:
+        spread = (
+            ", ".join(str(v) for v in p.values)
+            if p.kind == "discrete"
+            else f"{p.low:g} to {p.high:g} {p.unit}".rstrip()
+        )
+        lines.append(f"  {p.key}: {p.distribution} {spread}")
+    per_sample = arms * study.replications
+    if settings.morris is not None:
+        samples = settings.morris.trajectories * (d + 1)
+        lines.append(f"morris: {samples} samples x {per_sample} = {samples * per_sample} runs")
+    if settings.sobol is not None:
+        groups = settings.sobol.top + 1 if settings.sobol.top is not None else d
+        samples = settings.sobol.samples * (groups + 2)
+        lines.append(f"sobol: {samples} samples x {per_sample} = {samples * per_sample} runs")
+    if study.arms is not None:
+        a, b = study.arm_labels
+        lines.append(f"arms: A = {a}, B = {b}")
+    return "\n".join(lines)
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from rassim.replay import ReadOptions, read_log
     from rassim.replay.fit import fit_log, fitted_scenario, scenario_text, write_scenario
@@ -552,6 +684,7 @@ def _sweep_table(out: Path, experiment) -> str:
 COMMANDS = {
     "run": cmd_run,
     "sweep": cmd_sweep,
+    "sensitivity": cmd_sensitivity,
     "compare": cmd_compare,
     "validate": cmd_validate,
     "trace": cmd_trace,

@@ -11,11 +11,12 @@ import copy
 import difflib
 import tomllib
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rassim.errors import ConfigError
 from rassim.presets import PRESETS
@@ -167,6 +168,44 @@ def _fields_at(loc: list[str]) -> list[str]:
             else None
         )
     return list(model.model_fields) if model is not None else []
+
+
+def key_type(key: str) -> Any:
+    """The type of dotted scenario ``key`` with its validators and serializer (a type for
+    :class:`pydantic.TypeAdapter`), through sections and table entries
+    (``memory.access.guest_anon.access_rate``); an unknown key is a ConfigError."""
+    annotation: Any = Scenario
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the scenario"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                hint = did_you_mean(part, annotation.model_fields)
+                raise ConfigError(f"{key}: unknown key {part!r} in {where}{hint}")
+            annotation = field.annotation
+            if field.metadata:
+                annotation = Annotated[(annotation, *field.metadata)]
+        elif get_origin(annotation) is dict:
+            entry, annotation = get_args(annotation)
+            try:
+                TypeAdapter(entry).validate_python(part)
+            except ValidationError:
+                names = [str(getattr(e, "value", e)) for e in _choices(entry)]
+                hint = did_you_mean(part, names)
+                raise ConfigError(
+                    f"{key}: {where} has no entry {part!r}{hint} (it has {', '.join(names)})"
+                ) from None
+        else:
+            raise ConfigError(f"{key}: {where} is a value, not a section")
+    return annotation
+
+
+def _choices(entry: Any) -> list[Any]:
+    """The allowed keys of a table keyed by an enum or a Literal."""
+    if isinstance(entry, type) and issubclass(entry, Enum):
+        return list(entry)
+    return list(get_args(entry))
 
 
 def did_you_mean(word: str, choices) -> str:

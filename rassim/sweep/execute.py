@@ -20,11 +20,12 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rassim.config import ConfigError
 from rassim.interrupts import as_completed_checked, deferred_interrupts
@@ -32,26 +33,49 @@ from rassim.run import worker_setup
 from rassim.sweep.experiment import Experiment, Run
 from rassim.sweep.store import Record, RunStore, claim
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
-def run_task(task: Record) -> Record:
-    """Worker side: simulate one run from plain data and return plain data; never raises."""
+    from rassim.scenario import Scenario
+
+
+Evaluate = Callable[
+    ["Scenario", "np.random.SeedSequence", tuple[str, ...]],
+    tuple[dict[str, Any], dict[str, "pd.DataFrame"]],
+]
+"""What a run computes: (scenario, seed, tables to keep) -> (summary, kept tables)."""
+
+
+def simulate_run(
+    scenario: Scenario, seed: np.random.SeedSequence, keep: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """The simulator (:func:`rassim.run.simulate`): a run's summary and kept event tables."""
+    from rassim import run as run_module
+
+    result = run_module.simulate(scenario, seed=seed)
+    return result.summary, {name: getattr(result, name) for name in keep}
+
+
+def run_task(task: Record, evaluate: Evaluate = simulate_run) -> Record:
+    """Worker side: evaluate one run from plain data and return plain data; never raises.
+    ``evaluate`` is the simulator, or a stand-in with the same signature (a module-level
+    function, so that it pickles by name)."""
     started = time.perf_counter()
     try:
         import numpy as np
 
-        from rassim import run as run_module
         from rassim.scenario import Scenario
 
         scenario = Scenario.model_validate(task["scenario"])
         seed = np.random.SeedSequence(task["entropy"], spawn_key=tuple(task["spawn_key"]))
-        result = run_module.simulate(scenario, seed=seed)
-        tables = {name: getattr(result, name) for name in task["keep"]}
+        summary, tables = evaluate(scenario, seed, tuple(task["keep"]))
         return {
             "fingerprint": task["fingerprint"],
             "status": "ok",
             "error": None,
             "wall_s": time.perf_counter() - started,
-            "summary": result.summary,
+            "summary": summary,
             "tables": tables,
         }
     except Exception as error:
@@ -95,8 +119,10 @@ def execute(
     scheduler: str | None = None,
     limit: int | None = None,
     progress: bool = True,
+    evaluate: Evaluate = simulate_run,
 ) -> SweepOutcome:
-    """Run every run of ``experiment`` not already stored in ``out/.runs``."""
+    """Run every run of ``experiment`` not already stored in ``out/.runs``, each with
+    ``evaluate`` (the simulator unless a stand-in is given)."""
     started = time.perf_counter()
     store = RunStore(out / ".runs")
     outcome = SweepOutcome()
@@ -110,26 +136,30 @@ def execute(
             outcome.reused += 1
     if limit is not None:
         todo = todo[:limit]
-    by_fingerprint = {run.fingerprint: run for run in todo}
-    tasks = [_task(run, experiment.keep) for run in todo]
+    # runs with one fingerprint (same scenario and seed: a sensitivity design may repeat
+    # a sample) are computed once
+    by_fingerprint: dict[str, list[Run]] = {}
+    for run in todo:
+        by_fingerprint.setdefault(run.fingerprint, []).append(run)
+    tasks = [_task(runs[0], experiment.keep) for runs in by_fingerprint.values()]
     if scheduler is not None and tasks:
-        results, outcome.workers = _distributed(tasks, scheduler)
+        results, outcome.workers = _distributed(tasks, scheduler, evaluate)
     else:
         outcome.workers = max(1, min(workers, len(tasks)))
-        results = _local(tasks, outcome.workers)
+        results = _local(tasks, outcome.workers, evaluate)
     bar = _bar(experiment, outcome.reused, progress)
     bar.set_postfix(failed=0)
     with closing(results), bar:
         for result in results:
-            run = by_fingerprint[result["fingerprint"]]
-            if result["status"] == "ok":
-                outcome.records[run.run_id] = store.save(result)
-            else:
-                outcome.records[run.run_id] = result
-                outcome.failed += 1
+            runs = by_fingerprint[result["fingerprint"]]
+            record = store.save(result) if result["status"] == "ok" else result
+            for run in runs:
+                outcome.records[run.run_id] = record
+            if result["status"] != "ok":
+                outcome.failed += len(runs)
                 bar.set_postfix(failed=outcome.failed)
-            outcome.computed += 1
-            bar.update()
+            outcome.computed += len(runs)
+            bar.update(len(runs))
     outcome.wall_s = time.perf_counter() - started
     return outcome
 
@@ -158,11 +188,11 @@ def _bar(experiment: Experiment, done: int, enabled: bool):
     )
 
 
-def _local(tasks: list[Record], workers: int) -> Iterator[Record]:
+def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Iterator[Record]:
     """Results in completion order; one worker runs in this process (no pool)."""
     if workers == 1:
         for task in tasks:
-            yield run_task(task)
+            yield run_task(task, evaluate)
         return
     import multiprocessing
 
@@ -172,7 +202,7 @@ def _local(tasks: list[Record], workers: int) -> Iterator[Record]:
         context.set_forkserver_preload(["rassim.sweep.execute", "rassim.run"])
     with deferred_interrupts() as held:  # a signal inside the pool's bookkeeping hangs it
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_setup)
-        pending = {pool.submit(run_task, task): task for task in tasks}
+        pending = {pool.submit(run_task, task, evaluate): task for task in tasks}
         try:
             for future in as_completed_checked(set(pending), held):
                 task = pending.pop(future)
@@ -191,7 +221,9 @@ def check_scheduler(address: str) -> None:
         raise ConfigError(f"--scheduler {address!r}: expected an address like tcp://HOST:8786")
 
 
-def _distributed(tasks: list[Record], address: str) -> tuple[Iterator[Record], int]:
+def _distributed(
+    tasks: list[Record], address: str, evaluate: Evaluate
+) -> tuple[Iterator[Record], int]:
     """Submit every run to the Dask cluster at ``address``; results as they complete."""
     try:
         from distributed import Client
@@ -204,13 +236,13 @@ def _distributed(tasks: list[Record], address: str) -> tuple[Iterator[Record], i
     except (OSError, TimeoutError, ValueError) as error:
         raise ConfigError(f"--scheduler {address}: cannot connect: {error}") from None
     workers = sum(client.nthreads().values())
-    return _collect(client, tasks), workers
+    return _collect(client, tasks, evaluate), workers
 
 
-def _collect(client, tasks: list[Record]) -> Iterator[Record]:
+def _collect(client, tasks: list[Record], evaluate: Evaluate) -> Iterator[Record]:
     from distributed import as_completed
 
-    pending = {client.submit(run_task, task, pure=False): task for task in tasks}
+    pending = {client.submit(run_task, task, evaluate, pure=False): task for task in tasks}
     try:
         for future in as_completed(list(pending), loop=client.loop):
             task = pending.pop(future)

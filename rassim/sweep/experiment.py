@@ -14,11 +14,11 @@ bad value fails before any run starts, with the point and the key named.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -40,7 +40,6 @@ from rassim.scenario import NONE, Scenario
 from rassim.sim.streams import name_key
 from rassim.sweep.experiment_file import (
     ExperimentFile,
-    Factor,
     Header,
     check_metrics,
     format_errors,
@@ -54,6 +53,9 @@ class Point:
     point_id: int
     assignment: tuple[tuple[str, Any], ...]
     scenario: Scenario
+    stream: str | None = None
+    """Names the random streams of the point's runs (default: its identity); points with
+    one stream name share their seeds, i.e. run on common random numbers."""
 
     @cached_property
     def identity(self) -> str:
@@ -62,7 +64,7 @@ class Point:
 
     @cached_property
     def key(self) -> int:
-        return name_key(self.identity)
+        return name_key(self.identity if self.stream is None else self.stream)
 
     @cached_property
     def data(self) -> dict[str, Any]:
@@ -71,7 +73,7 @@ class Point:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={_show(v)}" for k, v in self.assignment) or "(base)"
+        return ", ".join(f"{k}={show_value(v)}" for k, v in self.assignment) or "(base)"
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Experiment:
     text: bytes
     header: Header
     base: Scenario
-    factors: tuple[Factor, ...]
+    keys: tuple[str, ...]
     points: tuple[Point, ...]
     replications: int
     seed: int
@@ -133,12 +135,8 @@ class Experiment:
         return self.header.name
 
     @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(key for factor in self.factors for key in factor.names)
-
-    @property
     def columns(self) -> dict[str, str]:
-        """Factor key -> its column in the result tables (``hypervisor.policy`` ->
+        """Varied key -> its column in the result tables (``hypervisor.policy`` ->
         ``hypervisor_policy``)."""
         return {key: column_name(key) for key in self.keys}
 
@@ -177,6 +175,50 @@ def load_experiment(
     """Read, check and expand an experiment file; ``overrides`` (``key=value``) apply to
     the base scenario after ``[base]``; ``replications`` and ``seed`` replace the file's."""
     path = Path(path)
+    parsed, base_changes, base = read_experiment(path, overrides)
+    if parsed.uncertain or parsed.sensitivity is not None:
+        raise ConfigError(
+            f"{path}: declares [[uncertain]] parameters or [sensitivity]: run it with "
+            "`rassim sensitivity`"
+        )
+    header = parsed.experiment
+    check_varied(
+        {f"factors.{i}": factor.names for i, factor in enumerate(parsed.factors)},
+        base_changes,
+        str(path),
+    )
+    base_data = base.model_dump(mode="json")
+    points = []
+    levels = [factor.rows for factor in parsed.factors]
+    keys = [key for factor in parsed.factors for key in factor.names]
+    for point_id, combination in enumerate(itertools.product(*levels)):
+        values = [value for row in combination for value in row]
+        assignment = tuple(
+            (key, None if value == NONE else value) for key, value in zip(keys, values, strict=True)
+        )
+        label = ", ".join(f"{k}={show_value(v)}" for k, v in assignment)
+        scenario = resolve(base_data, assignment, f"{path}: point {point_id} ({label})")
+        points.append(Point(point_id, assignment, scenario))
+    metrics = check_metrics(header.metrics, str(path))
+    check_columns(keys, metrics, str(path))
+    return Experiment(
+        path=path,
+        text=path.read_bytes(),
+        header=header,
+        base=base,
+        keys=tuple(keys),
+        points=tuple(points),
+        replications=replications if replications is not None else header.replications,
+        seed=seed if seed is not None else header.seed,
+        metrics=metrics,
+    )
+
+
+def read_experiment(
+    path: Path, overrides: list[str] | None = None
+) -> tuple[ExperimentFile, dict[str, Any], Scenario]:
+    """The parsed file, its changes to the base scenario as ``{"a.b": value}`` (``[base]``,
+    then ``overrides``) and the base scenario they give (preset or scenario file first)."""
     raw = read_toml(path)
     try:
         parsed = ExperimentFile.model_validate(raw)
@@ -188,8 +230,6 @@ def load_experiment(
         change: dict[str, Any] = {}
         apply_override(change, item)
         base_changes.update(_flatten(change))
-    _check_keys(parsed.factors, base_changes, str(path))
-
     scenario_path = None
     if header.scenario is not None:
         scenario_path = path.parent / header.scenario
@@ -197,36 +237,24 @@ def load_experiment(
     base_data = start.model_dump(mode="json")
     for key, value in base_changes.items():
         assign(base_data, key, value, "[base]")
-    base = validate(base_data, f"{path}: [base]")
-    base_data = base.model_dump(mode="json")
+    return parsed, base_changes, validate(base_data, f"{path}: [base]")
 
-    points = []
-    levels = [factor.rows for factor in parsed.factors]
-    keys = [key for factor in parsed.factors for key in factor.names]
-    for point_id, combination in enumerate(itertools.product(*levels)):
-        values = [value for row in combination for value in row]
-        assignment = tuple(
-            (key, None if value == NONE else value) for key, value in zip(keys, values, strict=True)
-        )
-        data = copy.deepcopy(base_data)
-        label = ", ".join(f"{k}={_show(v)}" for k, v in assignment)
-        for key, value in assignment:
-            assign(data, key, value, f"point {point_id} ({label})")
-        scenario = validate(data, f"{path}: point {point_id} ({label})")
-        points.append(Point(point_id, assignment, scenario))
-    metrics = check_metrics(header.metrics, str(path))
-    _check_columns(keys, metrics, str(path))
-    return Experiment(
-        path=path,
-        text=path.read_bytes(),
-        header=header,
-        base=base,
-        factors=parsed.factors,
-        points=tuple(points),
-        replications=replications if replications is not None else header.replications,
-        seed=seed if seed is not None else header.seed,
-        metrics=metrics,
-    )
+
+def resolve(
+    base_data: dict[str, Any], assignment: Iterable[tuple[str, Any]], where: str
+) -> Scenario:
+    """The scenario of ``base_data`` (a resolved scenario as JSON data) with ``assignment``
+    applied; errors name ``where`` (the file and the point)."""
+    data = dict(base_data)
+    for key, value in assignment:
+        node = data
+        for part in key.split(".")[:-1]:  # copy only the tables on the key's path
+            if not isinstance(node.get(part), dict):
+                break
+            node[part] = dict(node[part])
+            node = node[part]
+        assign(data, key, value, where)
+    return validate(data, where)
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -241,23 +269,23 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _check_keys(factors: tuple[Factor, ...], base: dict[str, Any], source: str) -> None:
-    """A key is varied by one factor only, and not also fixed by ``[base]`` or ``--set``."""
-    owner: dict[str, int] = {}
-    for index, factor in enumerate(factors):
-        for key in factor.names:
-            for other, other_index in owner.items():
+def check_varied(varied: dict[str, tuple[str, ...]], base: dict[str, Any], source: str) -> None:
+    """A key is varied by one entry only, and not also fixed by ``[base]`` or ``--set``;
+    ``varied`` maps each entry's place in the file (``factors.0``) to the keys it varies."""
+    owner: dict[str, str] = {}
+    for entry, keys in varied.items():
+        for key in keys:
+            for other, other_entry in owner.items():
                 if _overlaps(key, other):
                     raise ConfigError(
-                        f"{source}: factors.{index}: {key} is already varied by "
-                        f"factors.{other_index} ({other})"
+                        f"{source}: {entry}: {key} is already varied by {other_entry} ({other})"
                     )
-            owner[key] = index
+            owner[key] = entry
     for fixed in base:
-        for key, index in owner.items():
+        for key, entry in owner.items():
             if _overlaps(fixed, key):
                 raise ConfigError(
-                    f"{source}: {fixed} is set in [base] or by --set, but factors.{index} "
+                    f"{source}: {fixed} is set in [base] or by --set, but {entry} "
                     f"varies {key}; remove one of them"
                 )
 
@@ -265,13 +293,13 @@ def _check_keys(factors: tuple[Factor, ...], base: dict[str, Any], source: str) 
 RESERVED = {"run_id", "point_id", "replication", "seed", "status", "error", "wall_s"}
 
 
-def _check_columns(keys: list[str], metrics: tuple[str, ...], source: str) -> None:
-    """Factor columns are distinct from each other, the run columns and the metrics."""
+def check_columns(keys: list[str], metrics: tuple[str, ...], source: str) -> None:
+    """Columns of varied keys are distinct from each other, the run columns and the metrics."""
     taken = RESERVED | {"runs_ok", "runs_failed"} | set(metrics)
     for key in keys:
         column = column_name(key)
         if column in taken:
-            raise ConfigError(f"{source}: factor {key} would be column {column!r}, already taken")
+            raise ConfigError(f"{source}: {key} would be column {column!r}, already taken")
         taken.add(column)
 
 
@@ -279,7 +307,8 @@ def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A factor value as a label shows it (``none`` for no value, JSON for the rest)."""
     if value is None:
         return NONE
     if isinstance(value, str):
