@@ -171,38 +171,7 @@ def _sweep_parser(commands) -> None:
             "tallies.parquet (per-host counts) and meta.json into --out."
         ),
     )
-    sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
-    sweep.add_argument(
-        "--workers", "-j", type=_positive, help="local worker processes (default: all cores)"
-    )
-    sweep.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run on the Dask distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786",
-    )
-    sweep.add_argument("--out", type=Path, help="output directory (default sweeps/NAME)")
-    sweep.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one key of the base scenario, e.g. --set duration=2d (repeatable)",
-    )
-    sweep.add_argument(
-        "--replications", "-r", type=_positive, help="replace the file's replications"
-    )
-    sweep.add_argument("--seed", type=_seed, help="replace the file's seed")
-    sweep.add_argument(
-        "--limit",
-        type=_positive,
-        metavar="N",
-        help="stop after N new runs (they are kept; rerun to finish the sweep)",
-    )
-    sweep.add_argument(
-        "--dry-run", action="store_true", help="check the file and list its points; run nothing"
-    )
-    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _experiment_arguments(sweep, "sweeps/NAME", "check the file and list its points; run nothing")
 
 
 def _sensitivity_parser(commands) -> None:
@@ -215,20 +184,30 @@ def _sensitivity_parser(commands) -> None:
             "parallel, resumably, or on a Dask cluster) and, with [sensitivity.arms], each "
             "sample under both arms on common random numbers. Writes runs.parquet, "
             "samples.parquet, indices.parquet, verdict.parquet and meta.json into --out. "
-            "See experiments/README.md."
+            "See README.md (Sensitivity)."
         ),
     )
-    sensitivity.add_argument("experiment", type=Path, help="experiment file (TOML)")
-    sensitivity.add_argument(
+    _experiment_arguments(
+        sensitivity,
+        "sensitivity/NAME",
+        "check the file, list the parameters and the runs each method needs; run nothing",
+    )
+
+
+def _experiment_arguments(parser: argparse.ArgumentParser, out: str, dry_run: str) -> None:
+    """What ``rassim sweep`` and ``rassim sensitivity`` share: an experiment file run on a
+    local pool or a Dask cluster into a resumable output directory."""
+    parser.add_argument("experiment", type=Path, help="experiment file (TOML)")
+    parser.add_argument(
         "--workers", "-j", type=_positive, help="local worker processes (default: all cores)"
     )
-    sensitivity.add_argument(
+    parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run on the Dask distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786",
     )
-    sensitivity.add_argument("--out", type=Path, help="output directory (default sensitivity/NAME)")
-    sensitivity.add_argument(
+    parser.add_argument("--out", type=Path, help=f"output directory (default {out})")
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -236,22 +215,18 @@ def _sensitivity_parser(commands) -> None:
         metavar="KEY=VALUE",
         help="override one key of the base scenario, e.g. --set duration=2d (repeatable)",
     )
-    sensitivity.add_argument(
+    parser.add_argument(
         "--replications", "-r", type=_positive, help="replace the file's replications"
     )
-    sensitivity.add_argument("--seed", type=int, help="replace the file's seed")
-    sensitivity.add_argument(
+    parser.add_argument("--seed", type=_seed, help="replace the file's seed")
+    parser.add_argument(
         "--limit",
         type=_positive,
         metavar="N",
         help="stop after N new runs (they are kept; rerun to finish)",
     )
-    sensitivity.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="check the file, list the parameters and the runs each method needs; run nothing",
-    )
-    sensitivity.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true", help=dry_run)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _fit_parser(commands) -> None:
@@ -517,13 +492,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             experiment, out, workers, args.scheduler, args.limit, not args.quiet, args.argv
         )
     except KeyboardInterrupt as interrupt:
-        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        print(
-            f"rassim: {what}; finished runs are kept in {out}/.runs and earlier "
-            "results are untouched; rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return exit_code(interrupt)
+        return _stopped(interrupt, out)
     done = f"{experiment.name}: {outcome.computed} run(s) computed"
     if outcome.computed:
         done += f" on {outcome.workers} worker(s) in {outcome.wall_s:.1f} s"
@@ -544,11 +513,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stopped(interrupt: KeyboardInterrupt, out: Path) -> int:
+    """Ctrl-C or SIGTERM during a sweep or a study: what is kept, and the exit code."""
+    what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+    print(
+        f"rassim: {what}; finished runs are kept in {out}/.runs and earlier "
+        "results are untouched; rerun the same command to resume",
+        file=sys.stderr,
+    )
+    return exit_code(interrupt)
+
+
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from rassim.sensitivity.design import load_study
 
-    if args.seed is not None and args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     if args.scheduler is not None and args.workers is not None:
         raise ConfigError("--workers sets the local pool; with --scheduler the cluster decides")
     study = load_study(args.experiment, args.overrides, args.replications, args.seed)
@@ -561,15 +539,16 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
     try:
         outcome = sensitivity(
-            study, out, args.workers or _cores(), args.scheduler, args.limit, not args.quiet
+            study,
+            out,
+            args.workers or _cores(),
+            args.scheduler,
+            args.limit,
+            not args.quiet,
+            argv=args.argv,
         )
-    except KeyboardInterrupt:
-        print(
-            f"rassim: interrupted; finished runs are kept in {out}/.runs and earlier "
-            "results are untouched; rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return _stopped(interrupt, out)
     computed, failed = outcome.total("computed"), outcome.total("failed")
     done = f"{study.name}: {computed} run(s) computed"
     if computed:
@@ -581,7 +560,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     output = "metric"
     if study.arms is not None:
         output = f"{study.arm_labels[1]} - {study.arm_labels[0]}:"
-    shown = list(study.settings.better) or list(study.header.metrics or SWEEP_METRICS)
+    shown = list(study.better) or list(study.header.metrics or study.metrics[:4])
     for metric in shown:
         print(format_indices(outcome.indices, metric, output))
     if outcome.verdict is not None:

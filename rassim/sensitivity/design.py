@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rassim.config import ConfigError
+from rassim.results.metrics import METRICS
 from rassim.scenario import Scenario
 from rassim.sensitivity.parameters import Parameter, resolve_parameter
 from rassim.sim.streams import name_key
@@ -84,6 +85,18 @@ class Study:
         if self.arms is None:
             return ()
         return tuple(", ".join(show_value(v) for v in row) for row in self.arms.rows)
+
+    @property
+    def better(self) -> dict[str, str]:
+        """The verdict's metrics and which way is better: the file's ``better``, else the
+        direction docs/metrics.md gives the metric; none without arms."""
+        if self.arms is None:
+            return {}
+        directions = {m: self.settings.better.get(m) for m in self.metrics}
+        for metric, direction in directions.items():
+            if direction is None and metric in METRICS:
+                directions[metric] = METRICS[metric].better
+        return {m: d for m, d in directions.items() if d is not None}
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -29,15 +29,15 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rassim import __version__
 from rassim.config import dump_scenario
+from rassim.results.metrics import METRICS, tallies_of
+from rassim.results.outdir import meta_fields
 from rassim.sensitivity.design import (
     OTHERS,
     Design,
@@ -51,7 +51,7 @@ from rassim.sensitivity.parameters import describe
 from rassim.sensitivity.verdict import difference, verdict, verdict_map
 from rassim.sweep.execute import Evaluate, SweepOutcome, check_scheduler, execute, simulate_run
 from rassim.sweep.experiment import Experiment
-from rassim.sweep.store import claim
+from rassim.sweep.store import Record, claim
 from rassim.sweep.tables import runs_table, write_final
 
 
@@ -97,16 +97,18 @@ def sensitivity(
     limit: int | None = None,
     progress: bool = True,
     evaluate: Evaluate = simulate_run,
+    argv: list[str] | None = None,
 ) -> StudyOutcome:
     """Run ``study`` into ``out`` (resuming from ``out/.runs``); write the final files
-    once every stage is complete. ``limit`` caps the new runs of this call."""
+    once every stage is complete. ``limit`` caps the new runs of this call; ``argv`` is
+    the command line recorded in meta.json."""
     started = time.perf_counter()
     out = Path(out)
     if scheduler is not None:
         check_scheduler(scheduler)
     result = StudyOutcome()
     settings = study.settings
-    with claim(out, study.name):
+    with claim(out, study.name, "sensitivity"):
         designs = []
         if settings.morris is not None:
             designs.append(lambda: morris_design(study))
@@ -124,7 +126,7 @@ def sensitivity(
         result.complete = True
         files = _final_files(study, result)
         result.wall_s = time.perf_counter() - started
-        meta = _meta(study, result, scheduler)
+        meta = _meta(study, result, scheduler, argv if argv is not None else sys.argv)
         files["meta.json"] = lambda p: p.write_text(json.dumps(meta, indent=2) + "\n")
         write_final(out, files)
     return result
@@ -135,7 +137,7 @@ def _top(study: Study, result: StudyOutcome) -> list[str] | None:
     sobol = study.settings.sobol
     if sobol is None or sobol.top is None or not result.stages:
         return None
-    metrics = list(study.settings.better) or list(study.metrics)
+    metrics = list(study.better) or list(study.metrics)
     result.top = screen(result.stages[0].indices, metrics, sobol.top) or None
     return result.top
 
@@ -191,8 +193,9 @@ def _tabulate(study: Study, stage: Stage, before: list[Stage]) -> None:
         }
     )
     outputs = {}
+    estimates = _point_estimates(sweep, stage.outcome.records, study.metrics)
     for metric in study.metrics:
-        per_point = _point_means(runs, metric, len(design) * arms)
+        per_point = estimates[metric]
         if study.arms is None:
             samples[metric] = per_point
             outputs[metric] = per_point
@@ -212,12 +215,34 @@ def _tabulate(study: Study, stage: Stage, before: list[Stage]) -> None:
     )
 
 
-def _point_means(runs: pd.DataFrame, metric: str, points: int) -> np.ndarray:
-    """The mean of ``metric`` over each point's replications; NaN if any run failed."""
-    values = runs[metric].astype(np.float64).where(runs["status"] == "ok")
-    grouped = values.groupby(runs["point_id"])
-    means = grouped.mean().where(grouped.count() == grouped.size())
-    return means.reindex(range(points)).to_numpy(dtype=np.float64)
+def _point_estimates(
+    sweep: Experiment, records: dict[int, Record], metrics: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Each metric at each point over its replications: a ratio metric pooled over every
+    host of the runs (docs/metrics.md), any other the mean per run; NaN where a run failed."""
+    by_point: dict[int, list[dict[str, Any]]] = {p.point_id: [] for p in sweep.points}
+    failed = set()
+    for run in sweep.runs:
+        record = records[run.run_id]
+        if record["status"] == "ok":
+            by_point[run.point.point_id].append(record["summary"])
+        else:
+            failed.add(run.point.point_id)
+    estimates = {m: np.full(len(sweep.points), np.nan) for m in metrics}
+    for point, summaries in by_point.items():
+        if point in failed:
+            continue
+        pooled = all("per_host" in s for s in summaries)
+        tallies = tallies_of(summaries) if pooled else None
+        for metric in metrics:
+            if metric in METRICS and tallies is not None:
+                estimates[metric][point] = METRICS[metric].value(tallies)
+            else:
+                values = [s.get(metric) for s in summaries]
+                estimates[metric][point] = np.mean(
+                    [np.nan if v is None else float(v) for v in values]
+                )
+    return estimates
 
 
 def _final_files(study: Study, result: StudyOutcome) -> dict[str, Any]:
@@ -231,7 +256,7 @@ def _final_files(study: Study, result: StudyOutcome) -> dict[str, Any]:
         "parameters.parquet": lambda p: parameters.to_parquet(p, index=False),
         "indices.parquet": lambda p: table.to_parquet(p, index=False),
     }
-    better = study.settings.better
+    better = study.better
     if better:
         last = result.stages[-1]
         assert last.samples is not None and last.indices is not None
@@ -254,9 +279,9 @@ def _axes(table: pd.DataFrame) -> dict[str, list[str]]:
     return {m: group["parameter"].tolist() for m, group in ranked.groupby("metric")}
 
 
-def _meta(study: Study, result: StudyOutcome, scheduler: str | None) -> dict[str, Any]:
-    from rassim.results.rundir import git_revision
-
+def _meta(
+    study: Study, result: StudyOutcome, scheduler: str | None, argv: list[str]
+) -> dict[str, Any]:
     stages = {}
     for stage in result.stages:
         outcome = stage.outcome
@@ -279,7 +304,7 @@ def _meta(study: Study, result: StudyOutcome, scheduler: str | None) -> dict[str
             "common_random_numbers": study.arms.common_random_numbers,
         }
     return {
-        "version": __version__,
+        **meta_fields("sensitivity", argv),
         "experiment": study.name,
         "description": study.header.description,
         "seed": study.seed,
@@ -289,14 +314,10 @@ def _meta(study: Study, result: StudyOutcome, scheduler: str | None) -> dict[str
         "sobol": settings.sobol.model_dump() if settings.sobol else None,
         "top": result.top,
         "arms": arms,
-        "better": dict(settings.better),
+        "better": study.better,
         "confidence": settings.confidence,
         "resamples": settings.resamples,
         "stages": stages,
         "scheduler": scheduler,
         "wall_s": round(result.wall_s, 3),
-        "git_revision": git_revision(),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "command": sys.argv,
     }

@@ -87,10 +87,10 @@ def _plain(value: Any) -> Any:
 
 
 @contextmanager
-def claim(out: Path, name: str) -> Iterator[None]:
-    """Make ``out`` ours for this sweep: a new or empty directory, or one of this
-    experiment, locked; leftovers of a killed sweep in it are removed."""
-    check_output(out, "sweep", lambda directory, meta: _experiment(directory, meta) is not None)
+def claim(out: Path, name: str, command: str = "sweep") -> Iterator[None]:
+    """Make ``out`` ours for this ``rassim COMMAND`` (sweep, sensitivity): a new or empty
+    directory, or one of this experiment, locked; leftovers of a killed run are removed."""
+    check_output(out, command, lambda d, meta: _experiment(d, meta, command) is not None)
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = (out / ".lock").open("a")
@@ -104,10 +104,10 @@ def claim(out: Path, name: str) -> Iterator[None]:
         except ImportError:  # no advisory locks on this platform
             pass
         except OSError:
-            raise ConfigError(f"{out}: another rassim sweep is writing here") from None
-        owner = _experiment(out, read_meta(out))
+            raise ConfigError(f"{out}: another rassim {command} is writing here") from None
+        owner = _experiment(out, read_meta(out), command)
         if owner is None:
-            (out / MARKER).write_text(json.dumps({"experiment": name}) + "\n")
+            (out / MARKER).write_text(json.dumps({"experiment": name, "command": command}) + "\n")
         elif owner != name:
             raise ConfigError(
                 f"{out}: holds the results of experiment {owner!r}, not {name!r}; "
@@ -121,14 +121,15 @@ def claim(out: Path, name: str) -> Iterator[None]:
 MARKER = ".sweep.json"
 
 
-def _experiment(directory: Path, meta: dict[str, Any] | None) -> str | None:
-    """The experiment whose sweep ``directory`` holds (its marker, else its meta.json)."""
+def _experiment(directory: Path, meta: dict[str, Any] | None, command: str) -> str | None:
+    """The experiment whose ``rassim COMMAND`` results ``directory`` holds (its marker, else
+    its meta.json); markers without a command are a sweep's."""
     try:
         marked = json.loads((directory / MARKER).read_text())
     except (OSError, ValueError):
         marked = None
     if isinstance(marked, dict) and isinstance(marked.get("experiment"), str):
-        return marked["experiment"]
-    if written_by(meta, "sweep") and isinstance(meta, dict):
+        return marked["experiment"] if marked.get("command", "sweep") == command else None
+    if written_by(meta, command) and isinstance(meta, dict):
         return str(meta.get("experiment"))
     return None

@@ -183,3 +183,19 @@ def test_common_random_numbers_shrink_the_difference_variance(tmp_path: Path) ->
     shared, independent = differences[True], differences[False]
     ratio = np.var(independent, ddof=1) / np.var(shared, ddof=1)
     assert ratio > stats.f.ppf(0.999, len(independent) - 1, len(shared) - 1), ratio
+
+
+def test_a_sweeps_directory_is_not_taken_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep of an experiment with the same name holds the directory: refused, untouched."""
+    path = tmp_path / "policies.toml"
+    path.write_text(POLICIES)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".sweep.json").write_text('{"experiment": "policies"}\n')
+    (out / "meta.json").write_text('{"command": "sweep", "experiment": "policies"}\n')
+    before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+    assert main(["sensitivity", str(path), "--out", str(out), "-q"]) == 2
+    assert "not an earlier `rassim sensitivity` result" in capsys.readouterr().err
+    assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
