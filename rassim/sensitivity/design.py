@@ -29,7 +29,7 @@ import numpy as np
 
 from rassim.config import ConfigError
 from rassim.results.metrics import METRICS
-from rassim.scenario import Scenario
+from rassim.scenario import NONE, Scenario
 from rassim.sensitivity.parameters import Parameter, resolve_parameter
 from rassim.sim.streams import name_key
 from rassim.sweep.experiment import (
@@ -41,7 +41,7 @@ from rassim.sweep.experiment import (
     resolve,
     show_value,
 )
-from rassim.sweep.experiment_file import NONE, Arms, Header, Settings, check_metrics
+from rassim.sweep.experiment_file import Arms, Header, Settings, check_metrics
 
 OTHERS = "others"
 

@@ -1,9 +1,10 @@
 """Uncertain parameters: a scenario key, the distribution of its value, and the map from
 the unit interval (where SALib samples) to the value the scenario is given.
 
-Bounds are written as the key is written in a scenario, units included (``"10us"``,
-``"1e-5/GiB/h"``, ``"4GiB"``); inside they are numbers in the scenario's own units
-(nanoseconds, bytes, events per GiB-hour, per hour, shares). Every distribution is
+Bounds are written as the key is written in a scenario file, units required (``"10us"``,
+``"1e-5/GiB/h"``, ``"60/h"``, ``"4GiB"``) and checked by the key's own type; inside they
+are numbers in the scenario's own units (nanoseconds, bytes, events per GiB-hour, per
+hour, FIT, shares). Every distribution is
 sampled through its quantile function from a uniform ``u`` in [0, 1], so Sobol and Morris
 designs on the unit cube carry over unchanged (Sobol indices do not change under a
 one-to-one map of each input). Integer keys (durations, sizes, counts) take the integer
@@ -21,35 +22,36 @@ from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
 import numpy as np
-from pydantic import BeforeValidator
+from pydantic import ConfigDict, TypeAdapter
 
 from rassim.config import ConfigError, key_type
-from rassim.sim.distributions import Distribution, Exponential, Fixed, LogNormal, parse_distribution
-from rassim.sim.units import (
-    format_duration,
-    format_rate_per_gib_hour,
-    format_size,
-    parse_duration,
-    parse_rate_per_gib_hour,
-    parse_size,
+from rassim.scenario import (
+    NONE,
+    USER_INPUT,
+    Duration,
+    Fit,
+    Latency,
+    PerHour,
+    PerSecond,
+    RatePerGiBHour,
+    Size,
 )
+from rassim.sim.distributions import Distribution, Exponential, Fixed, LogNormal
 from rassim.sweep.experiment import column_name
-from rassim.sweep.experiment_file import NONE, Uncertain
+from rassim.sweep.experiment_file import Uncertain
 
-# Quantities written with a unit: the parser of a key's validator names its kind.
-_KINDS: dict[Callable[..., Any], str] = {
-    parse_duration: "duration",
-    parse_distribution: "latency",
-    parse_size: "size",
-    parse_rate_per_gib_hour: "rate",
+# Quantities written with a unit, by the scenario type that declares them: a key's kind
+# and the unit its values are held in.
+QUANTITIES: dict[str, tuple[Any, str]] = {
+    "duration": (Duration, "ns"),
+    "latency": (Latency, "ns"),
+    "size": (Size, "B"),
+    "rate": (RatePerGiBHour, "/GiB/h"),
+    "per_hour": (PerHour, "/h"),
+    "per_second": (PerSecond, "/s"),
+    "fit": (Fit, "FIT"),
 }
-_PARSE: dict[str, Callable[[str], float]] = {
-    "duration": parse_duration,
-    "latency": parse_duration,
-    "size": parse_size,
-    "rate": parse_rate_per_gib_hour,
-}
-UNITS = {"duration": "ns", "latency": "ns", "size": "B", "rate": "/GiB/h", "number": ""}
+_ARBITRARY = ConfigDict(arbitrary_types_allowed=True)  # a Latency holds a Distribution
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Parameter:
 
     key: str
     distribution: str
-    kind: str  # duration, latency, size, rate, number or discrete
+    kind: str  # a QUANTITIES kind, number or discrete
     integer: bool
     low: float = math.nan
     mode: float = math.nan
@@ -75,7 +77,7 @@ class Parameter:
 
     @property
     def unit(self) -> str:
-        return "" if self.kind == "discrete" else UNITS[self.kind]
+        return QUANTITIES[self.kind][1] if self.kind in QUANTITIES else ""
 
     def quantile(self, u: np.ndarray) -> np.ndarray:
         """Values at probabilities ``u`` (numbers; for a discrete key, indices of values)."""
@@ -115,13 +117,10 @@ class Parameter:
         if self.kind == "latency":
             assert self.latency is not None
             return str(_with_mean(self.latency, int(value)))
-        if self.kind == "duration":
-            return format_duration(int(value))
-        if self.kind == "size":
-            return format_size(int(value))
-        if self.kind == "rate":
-            return format_rate_per_gib_hour(float(value))
-        return int(value) if self.integer else float(value)
+        number = int(value) if self.integer else float(value)
+        if self.kind in QUANTITIES:
+            return _adapter(QUANTITIES[self.kind][0]).dump_python(number, mode="json")
+        return number
 
 
 def resolve_parameter(
@@ -149,23 +148,27 @@ def resolve_parameter(
         )
     latency = None
     if kind == "latency":
-        latency = parse_distribution(base)
+        latency = _adapter(Latency).validate_python(base, context=USER_INPUT)
         if not isinstance(latency, Fixed | Exponential | LogNormal):
             raise ConfigError(
                 f"{where}: {entry.key} is {latency} in the base scenario, which has no single "
                 "mean to vary: set it to a fixed, exp() or lognormal() latency in [base]"
             )
-        base = latency.mean_ns
-    elif kind != "number":
-        base = _PARSE[kind](base)
+    adapter = _adapter(annotation)
     bounds: dict[str, float] = {}
     for name in ("low", "mode", "high"):
         written = getattr(entry, name)
         if written is None:
             continue
-        bounds[name] = _number(written, kind, entry.key, f"{where}.{name}")
-        # the key's own constraints (a share <= 1, ...) and the scenario's
-        validate_at(_written(kind, written, latency), f"{where}.{name}")
+        if latency is not None and isinstance(written, str):
+            written = str(_with_mean(latency, _adapter(Duration).validate_python(written)))
+        # as a scenario file: units, the key's own bounds (a share <= 1), the scenario's
+        validate_at(written, f"{where}.{name}")
+        value = adapter.validate_python(written, context=USER_INPUT)
+        bounds[name] = value.mean_ns if isinstance(value, Distribution) else float(value)
+    base = _adapter(annotation).validate_python(base, context=USER_INPUT)
+    if isinstance(base, Distribution):
+        base = base.mean_ns
     low, high = bounds["low"], bounds["high"]
     mode = bounds.get("mode", math.nan)
     if not low < high:
@@ -174,7 +177,7 @@ def resolve_parameter(
         raise ConfigError(f"{where}: a loguniform distribution needs low > 0, got {entry.low!r}")
     if entry.distribution == "triangular" and not low <= mode <= high:
         raise ConfigError(f"{where}: mode must lie between low and high, got {entry.mode!r}")
-    integer = _is_integer(annotation) or kind in {"duration", "latency", "size"}
+    integer = _is_integer(annotation) or kind == "latency"
     return Parameter(
         entry.key,
         entry.distribution,
@@ -190,14 +193,20 @@ def resolve_parameter(
 
 
 def _kind(annotation: Any) -> str | None:
-    """``duration``, ``latency``, ``size``, ``rate`` or ``number`` (None: not numeric)."""
-    for meta in get_args(annotation)[1:] if _annotated(annotation) else ():
-        if isinstance(meta, BeforeValidator) and meta.func in _KINDS:
-            return _KINDS[meta.func]
+    """A :data:`QUANTITIES` kind, ``number`` or None (not numeric)."""
+    metadata = get_args(annotation)[1:] if _annotated(annotation) else ()
+    for kind, (quantity, _) in QUANTITIES.items():
+        validator = get_args(quantity)[1]
+        if any(m is validator for m in metadata):
+            return kind
     numeric = _base_types(annotation) - {type(None)}
     if numeric and numeric <= {int, float}:
         return "number"
     return None
+
+
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation, config=_ARBITRARY)
 
 
 def _is_integer(annotation: Any) -> bool:
@@ -216,30 +225,6 @@ def _base_types(annotation: Any) -> set[Any]:
     if get_origin(annotation) is not None and args and all(isinstance(a, type) for a in args):
         return set(args)
     return {annotation}
-
-
-def _number(written: Any, kind: str, key: str, where: str) -> float:
-    """A bound in the scenario's units; quantities must carry their unit."""
-    if kind == "number":
-        if isinstance(written, bool) or not isinstance(written, int | float):
-            raise ConfigError(f"{where}: {key} takes a number, got {written!r}")
-        return float(written)
-    if not isinstance(written, str):
-        example = {"duration": "50us", "latency": "50us", "size": "4KiB", "rate": "1e-5/GiB/h"}
-        raise ConfigError(
-            f"{where}: {key} is a {kind if kind != 'latency' else 'duration'}: write it with "
-            f"its unit, e.g. {example[kind]!r}, got {written!r}"
-        )
-    try:
-        return float(_PARSE[kind](written))
-    except ValueError as error:
-        raise ConfigError(f"{where}: {error}") from None
-
-
-def _written(kind: str, written: Any, latency: Distribution | None) -> Any:
-    if kind == "latency" and latency is not None:
-        return str(_with_mean(latency, parse_duration(written)))
-    return written
 
 
 def _with_mean(distribution: Distribution, mean_ns: int) -> Distribution:

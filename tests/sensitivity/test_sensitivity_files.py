@@ -68,18 +68,21 @@ def _uncertain(key: str, distribution: str = "uniform", **fields) -> str:
             "exp.toml: uncertain.0.high: firmware.p_record: must be less than or equal to 1",
         ),
         (
-            _uncertain("memory.ue_rate", "loguniform", low=0, high='"1e-4/GiB/h"'),
-            "exp.toml: uncertain.0.low: memory.ue_rate is a rate: write it with its unit, "
-            "e.g. '1e-5/GiB/h', got 0",
+            _uncertain("memory.ue_rate", "loguniform", low=1e-6, high='"1e-4/GiB/h"'),
+            "exp.toml: uncertain.0.low: memory.ue_rate: 1e-06 has no unit: write a rate as text",
         ),
         (
             _uncertain("firmware.latency", low=10, high='"1ms"'),
-            "exp.toml: uncertain.0.low: firmware.latency is a duration: write it with its "
-            "unit, e.g. '50us', got 10",
+            "exp.toml: uncertain.0.low: firmware.latency: 10 has no unit: write a duration as text",
+        ),
+        (
+            _uncertain("memory.access.guest_anon.access_rate", low=1, high='"60/h"'),
+            "exp.toml: uncertain.0.low: memory.access.guest_anon.access_rate: 1 has no unit: "
+            "write a rate as text",
         ),
         (
             _uncertain("guest.reboot_time", low='"10"', high='"2min"'),
-            "exp.toml: uncertain.0.low: '10' is not a duration",
+            "exp.toml: uncertain.0.low: guest.reboot_time: '10' is not a duration",
         ),
         (
             _uncertain("memory.scrub_period", "loguniform", low='"0s"', high='"24h"'),
@@ -230,7 +233,7 @@ def test_values_reach_the_scenario_in_their_units(tmp_path: Path) -> None:
         + _uncertain("vmm.latency", "loguniform", low='"5us"', high='"1ms"')
         + _uncertain("memory.ue_rate", "loguniform", low='"1e-6/GiB/h"', high='"1/TiB/h"')
         + _uncertain("guest.reboot_time", "triangular", low='"20s"', mode='"1min"', high='"5min"')
-        + _uncertain("memory.access.guest_anon.access_rate", low=1, high=60)
+        + _uncertain("memory.access.guest_anon.access_rate", low='"1/h"', high='"1/min"')
         + _uncertain("vmm.restart_after", "discrete", values='["none", 1, 3]')
         + _uncertain("memory.faults.single_row.pages", low=1, high=8)
     )
