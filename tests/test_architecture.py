@@ -2,10 +2,10 @@
 every dispatch table complete.
 
 Layers: ``sim`` <- ``arch`` <- scenario/config <- ``model`` <- ``run`` <- ``results`` <-
-``sweep`` <- ``report``/``cli``; a module may import its own tier and those below. The
-metric arithmetic of ``results`` (metrics, statistics, estimates: functions of result
-tables, no run) sits below ``run``, which summarises each run with it. The report never
-imports the model, the run or SimPy. ``rassim.model`` has no import cycle,
+``sweep``/``sensitivity`` <- ``report``/``cli``; a module may import its own tier and
+those below. The metric arithmetic of ``results`` (metrics, statistics, estimates:
+functions of result tables, no run) sits below ``run``, which summarises each run with
+it. The report never imports the model, the run or SimPy. ``rassim.model`` has no import cycle,
 ``TYPE_CHECKING`` imports included.
 """
 
@@ -47,6 +47,7 @@ TIERS = {
     "rassim.results": 5,
     "rassim.replay": 5,
     "rassim.sweep": 6,
+    "rassim.sensitivity": 6,
     "rassim.report": 7,
     "rassim.cli": 7,
     "rassim.__main__": 7,
