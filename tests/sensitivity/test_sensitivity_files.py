@@ -108,8 +108,7 @@ def _uncertain(key: str, distribution: str = "uniform", **fields) -> str:
         ),
         (
             _uncertain("vmm.sea_exit", "discrete", values='["inject", "injetc"]'),
-            "exp.toml: uncertain.0.values.1: vmm.sea_exit: Input should be 'unhandled', "
-            "'inject' or 'inject_cper'",
+            "exp.toml: uncertain.0.values.1: vmm.sea_exit: Input should be 'unhandled', 'inject', ",
         ),
         (
             _uncertain("vmm.sea_exit", "discrete", values='["inject", "inject"]'),
