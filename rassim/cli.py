@@ -17,7 +17,7 @@ from rassim.config import ConfigError, load_scenario
 from rassim.interrupts import Terminated, exit_code, terminate_as_interrupt
 from rassim.presets import PRESETS
 from rassim.report import command as report_command
-from rassim.results.outdir import replaced_output
+from rassim.results.outdir import replaced_output, slug
 from rassim.scenario import Scenario
 from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
 
@@ -385,7 +385,7 @@ def _arms(args: argparse.Namespace) -> list[tuple[str, Scenario]]:
         raise ConfigError(
             f"--values: compare two different values of {args.key}, not {first} twice"
         )
-    if _slug(first) == _slug(second):
+    if slug(first) == slug(second):
         raise ConfigError(f"--values {first} {second}: too alike to name two directories")
     overrides = [*args.overrides]
     arms = [
@@ -417,18 +417,10 @@ def _compare(
         )
         runs[value] = [r.summary for r in results]
         if stage is not None:
-            directory = stage / _slug(value)
+            directory = stage / slug(value)
             directory.mkdir()
             write_run(directory, results, args.seed, args.argv, "compare")
     return runs, time.perf_counter() - started
-
-
-def _slug(value: str) -> str:
-    """A directory name for an arm: its value, with anything but letters, digits, dots,
-    dashes and underscores replaced."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-.") or "value"
 
 
 @contextmanager

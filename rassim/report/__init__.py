@@ -6,14 +6,14 @@ imports :mod:`rassim.report.command`) does not pay for matplotlib until it draws
 
     from rassim.report import load, figures
     results = load("results/ue-rate")
-    figures.goodput_vs_ue_rate(results)
+    figures.outcomes_vs_ue_rate(results)
 """
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rassim.report import distributions, figures, timeline
+    from rassim.report import distributions, figures, timeline, verdict
     from rassim.report.build import build_report
     from rassim.report.results import Results, discover, load
     from rassim.report.series import Unavailable
@@ -25,7 +25,7 @@ _LAZY = {
     "load": "rassim.report.results",
     "Unavailable": "rassim.report.series",
 }
-_MODULES = ("distributions", "figures", "timeline", "catalog", "style", "tables")
+_MODULES = ("distributions", "figures", "timeline", "catalog", "style", "tables", "verdict")
 
 __all__ = [
     "Results",
@@ -36,6 +36,7 @@ __all__ = [
     "figures",
     "load",
     "timeline",
+    "verdict",
 ]
 
 

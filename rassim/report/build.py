@@ -8,15 +8,23 @@ report never leaves a half-written one behind.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from rassim.report.catalog import plan
 from rassim.report.html import Section, Shown, render
 from rassim.report.results import Results, discover
-from rassim.report.series import Unavailable
-from rassim.report.tables import means_table, number
-from rassim.results.outdir import META, meta_fields, replaced_output, written_by
+from rassim.report.series import Unavailable, policy_rank
+from rassim.report.tables import means_table
+from rassim.report.verdict import Verdict, arms_verdict, verdict
+from rassim.results.comparison import number
+from rassim.results.outdir import (
+    META,
+    meta_fields,
+    read_meta,
+    replaced_output,
+    slug,
+    written_by,
+)
 
 REPORT = "report.html"
 
@@ -37,8 +45,13 @@ def build_report(
     with replaced_output(out, "report", _earlier_report) as stage:
         sections = []
         for results in found:
-            folder = stage if len(found) == 1 else stage / _slug(results.path.name)
+            folder = stage if len(found) == 1 else stage / slug(results.path.name)
             sections.append(_section(results, folder, stage, single=len(found) == 1))
+        arms = _compared_arms(results_dir, found)
+        if arms is not None:  # rassim compare --out: the verdict is the paired difference
+            first, second = arms
+            verdict = arms_verdict(found[first], found[second], paired=True)
+            sections[first].verdict, sections[second].verdict = verdict, Verdict()
         title = (
             f"rassim report: {found[0].name}"
             if len(found) == 1
@@ -48,6 +61,23 @@ def build_report(
         meta = {**meta_fields("report", argv or []), "results": str(results_dir)}
         (stage / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out / REPORT
+
+
+def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] | None:
+    """The two arms of a ``rassim compare --out`` directory, in the order compared."""
+    meta = read_meta(results_dir)
+    if not written_by(meta, "compare") or len(found) != 2:
+        return None
+    if any(results.kind != "run" for results in found):
+        return None
+    argv = [str(arg) for arg in meta.get("argv") or []]
+    names = [results.path.name for results in found]
+    at = argv.index("--values") + 1 if "--values" in argv else len(argv)
+    values = [slug(value) for value in argv[at : at + 2]]
+    if sorted(values) == sorted(names):
+        return names.index(values[0]), names.index(values[1])
+    first, second = sorted(range(2), key=lambda i: policy_rank(names[i]))
+    return first, second
 
 
 def _earlier_report(directory: Path, meta: dict | None) -> bool:
@@ -61,8 +91,9 @@ def _earlier_report(directory: Path, meta: dict | None) -> bool:
 def _section(results: Results, folder: Path, stage: Path, single: bool) -> Section:
     folder.mkdir(parents=True, exist_ok=True)
     section = Section(
+        verdict=verdict(results),
         name=results.name,
-        anchor=_slug(results.path.name if not single else results.name),
+        anchor=slug(results.path.name if not single else results.name),
         kind=results.kind,
         description=results.description,
         path=str(results.path),
@@ -102,7 +133,3 @@ def _facts(results: Results) -> dict[str, str]:
             value = str(meta[key])
             facts[key.replace("_", " ")] = value[:12] if key == "git_revision" else value
     return facts
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "results"

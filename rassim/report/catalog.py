@@ -30,25 +30,38 @@ class Planned:
 
 MAIN = (
     Planned(
-        "goodput_vs_ue_rate",
-        "Goodput vs UE rate",
-        "Guest goodput (work done over work possible) and VM survival against the UE rate, "
-        "one line per KVM policy; shaded bands are 95% confidence intervals of the mean.",
-        figures.goodput_vs_ue_rate,
+        "outcomes_vs_ue_rate",
+        "Recovery and interruptions vs UE rate",
+        "Per-UE recovery rate, VM interruptions per 1,000 VM-years and goodput against the UE "
+        "rate, one line per KVM policy; shaded bands are 95% confidence intervals, pooled "
+        "over every host of every run.",
+        figures.outcomes_vs_ue_rate,
     ),
     Planned(
-        "survival_vs_kernel_share",
-        "VM survival vs guest kernel share",
-        "Share of guest-context consumption events after which the VM kept running, against "
-        "the guest kernel's share of guest RAM; shaded bands are 95% confidence intervals.",
-        figures.survival_vs_kernel_share,
+        "recovery_vs_kernel_share",
+        "Recovery vs guest kernel share",
+        "Share of consumed UEs recovered without an outage, and VM interruptions per 1,000 "
+        "VM-years, against the guest kernel's share of guest RAM; shaded bands are 95% "
+        "confidence intervals.",
+        figures.recovery_vs_kernel_share,
+    ),
+    Planned(
+        "recovery_vs_event_survival",
+        "Per-UE recovery vs event-weighted survival",
+        "Each point's recovery rate (filled: the share of consumed UEs none of whose events "
+        "took a VM or host down) beside its event-weighted VM survival (hollow: the share of "
+        "consumption events after which the VM kept running, a UE counted once per event), "
+        "with 95% confidence intervals. Repeat consumptions push the hollow marker right of "
+        "the filled one; where lines cross, the two rank points differently (the verdict "
+        "says why).",
+        figures.recovery_vs_event_survival,
     ),
     Planned(
         "blast_radius",
-        "Blast radius",
-        "What each consumed error cost, as shares of all consumed-error events per point "
-        "(scrubbed or predicted offlines left out); error bars are 95% confidence intervals "
-        "of the cumulative share at each segment boundary, over runs.",
+        "Blast radius per consumed UE",
+        "Each consumed UE counted once, at the worst outcome of all its events, as shares of "
+        "the consumed UEs per point; error bars are 95% confidence intervals of the "
+        "cumulative share at each segment boundary, pooled over every host of every run.",
         distributions.blast_radius,
     ),
     Planned(
@@ -60,16 +73,18 @@ MAIN = (
     ),
     Planned(
         "memory_lost_by_page_size",
-        "Memory lost by backing page size",
-        "Memory retired by offlining per run, by the guest's backing page size (log scale); "
-        "error bars are 95% confidence intervals of the mean.",
+        "Memory retired by backing page size",
+        "Memory retired by offlining, in KiB per TiB of host memory per year (field-scaled), "
+        "by the guest's backing page size (log scale); error bars are 95% confidence "
+        "intervals.",
         figures.memory_lost_by_page_size,
     ),
     Planned(
         "downtime",
-        "Downtime distribution",
-        "Boxes: quartiles of downtime (per VM from vms.parquet, else per run); diamonds: the "
-        "mean over runs with its 95% confidence interval.",
+        "VM downtime per VM-year",
+        "Boxes: quartiles over VMs of each VM's downtime in minutes per VM-year "
+        "(field-scaled); diamonds: the estimate pooled over all VMs with its 95% confidence "
+        "interval.",
         distributions.downtime,
     ),
     Planned(
@@ -104,7 +119,8 @@ def plan(results: Results) -> list[Planned]:
                     f"metrics_vs_{column}",
                     f"Outcomes vs {factor_label(column)}",
                     f"Key metrics against {factor_label(column)}, one line per KVM policy "
-                    "and other factor; shaded bands are 95% confidence intervals of the mean.",
+                    "and other factor; shaded bands are 95% confidence intervals, pooled "
+                    "over every host of every run.",
                     partial(figures.metric_vs_factor, factor=column),
                 )
             )

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         description=(
             "Read a sweep directory (`rassim sweep`), a run directory (`rassim run`) or a "
             "directory of them, and write PNG and SVG figures and one self-contained "
-            "report.html (figures embedded, parameters, means with 95% CIs)."
+            "report.html: a verdict first (which policy or strategy is better, by how much, "
+            "with intervals), then figures, every metric with its 95% interval, parameters."
         ),
     )
     report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="results to report")

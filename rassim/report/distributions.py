@@ -28,88 +28,76 @@ from rassim.report.style import (
     style_axes,
     titled,
 )
-from rassim.results.stats import mean_ci
+from rassim.results.stats import ratio_interval
 
-OUTCOME_RADIUS = {
-    "recovered": "none",
-    "offlined": "none",
-    "process_killed": "process",
-    "vm_restarted": "vm",
-    "vm_crashed": "vm",
-    "host_panicked": "host",
-}
 RADIUS_LABELS = {
     "none": "none (recovered)",
-    "process": "process killed",
+    "process": "processes killed",
     "vm": "VM crashed or restarted",
     "host": "host panicked",
 }
 
 
-def radius_counts(results: Results) -> pd.DataFrame:
-    """Per run: how many consumed errors ended at each blast radius.
-
-    Events offlined before anyone read them (scrubber, predictive offlining) are left out:
-    the figure is about what a *consumed* error cost. Read from ``errors.parquet`` if
-    present, else from the ``outcome_*`` metrics of ``runs.parquet``.
-    """
-    errors = results.errors
-    if errors is not None and {"blast_radius", "run_id", "point_id"} <= set(errors.columns):
-        consumed = errors[errors["outcome"] != "offlined"] if "outcome" in errors else errors
-        counts = consumed.groupby(["point_id", "run_id", "blast_radius"]).size()
-        counts = counts.unstack("blast_radius", fill_value=0)
-        return counts.reindex(columns=list(RADII), fill_value=0).reset_index()
-    columns = [f"outcome_{o}" for o in OUTCOME_RADIUS if o != "offlined"]
-    runs = results.runs
-    if not set(columns) <= set(runs.columns):
-        missing = sorted(set(columns) - set(runs.columns))
-        raise Unavailable(
-            "needs errors.parquet or the outcome_* metrics (missing " + ", ".join(missing) + ")"
-        )
-    runs = runs[runs["status"] == "ok"]
-    frame = runs[["point_id", "run_id"]].copy()
-    for radius in RADII:
-        outcomes = [f"outcome_{o}" for o, r in OUTCOME_RADIUS.items() if r == radius]
-        frame[radius] = runs[[c for c in outcomes if c in columns]].sum(axis=1)
-    return frame
+def ue_radii(results: Results) -> pd.DataFrame:
+    """One row per UE consumed in a run: its point, run and host, and the worst blast
+    radius of all its events (0 none .. 3 host), from ``errors.parquet``."""
+    errors = need_table(results, "errors")
+    needed = {"point_id", "run_id", "ue_id", "host", "kind", "blast_radius"}
+    if not needed <= set(errors.columns):
+        raise Unavailable(f"errors.parquet lacks {', '.join(sorted(needed - set(errors)))}")
+    frame = pd.DataFrame(
+        {
+            "point_id": errors["point_id"].to_numpy(),
+            "run_id": errors["run_id"].to_numpy(),
+            "ue_id": errors["ue_id"].to_numpy(),
+            "host": errors["host"].to_numpy(),
+            "radius": pd.Categorical(errors["blast_radius"], categories=RADII).codes,
+            "consumed": (errors["kind"] == "consumption").to_numpy(),
+        }
+    )
+    per_ue = frame.groupby(["point_id", "run_id", "ue_id"], sort=False).agg(
+        host=("host", "first"), radius=("radius", "max"), consumed=("consumed", "any")
+    )
+    return per_ue[per_ue["consumed"]].reset_index()
 
 
 def radius_shares(results: Results) -> pd.DataFrame:
-    """Per point: mean share of each blast radius, and the 95% CI of the cumulative share
-    up to and including it (where the boundary above that segment lies)."""
-    counts = radius_counts(results)
-    totals = counts[list(RADII)].sum(axis=1)
-    counts = counts[totals > 0]
-    shares = counts[list(RADII)].div(totals[totals > 0], axis=0)
-    cumulative = shares.cumsum(axis=1)
+    """Per point: the share of consumed UEs whose worst blast radius is each radius, and
+    the 95% CI of the cumulative share up to and including it (the boundary above that
+    segment), pooled over every host of every run (docs/metrics.md)."""
+    radii = ue_radii(results)
     rows = []
-    for point, index in counts.groupby("point_id").groups.items():
-        for radius in RADII:
-            mean = float(shares.loc[index, radius].mean())
-            _, _, low, high = mean_ci(cumulative.loc[index, radius].tolist())
+    for point, mine in radii.groupby("point_id"):
+        clusters = mine.groupby(["run_id", "host"])["radius"]
+        total = clusters.size().to_numpy()
+        for code, radius in enumerate(RADII):
+            within = clusters.apply(lambda r, c=code: int((r <= c).sum())).to_numpy()
+            below = clusters.apply(lambda r, c=code: int((r < c).sum())).to_numpy()
+            cumulative = ratio_interval(within, total, "share")
             rows.append(
                 {
                     "point_id": int(point),
                     "radius": radius,
-                    "share": mean,
-                    "cumulative_ci_low": low,
-                    "cumulative_ci_high": high,
-                    "events": int(counts.loc[index, list(RADII)].to_numpy().sum()),
-                    "runs": len(index),
+                    "share": (within.sum() - below.sum()) / total.sum(),
+                    "cumulative_ci_low": cumulative.low,
+                    "cumulative_ci_high": cumulative.high,
+                    "ues": int(total.sum()),
+                    "runs": mine["run_id"].nunique(),
                 }
             )
     if not rows:
-        raise Unavailable("no consumed errors in these runs")
+        raise Unavailable("no consumed UEs in these runs")
     return pd.DataFrame(rows)
 
 
 def blast_radius(results: Results) -> Figure:
-    """Stacked shares of blast radius per point (policy x VMM strategy x ...)."""
+    """Stacked shares of consumed UEs by their worst blast radius, per point (policy x VMM
+    strategy x ...)."""
     shares = radius_shares(results)
     present = set(shares["point_id"])
     points = [p for p in ordered_points(results) if p in present]
     labels = point_labels(results)
-    figure = new_figure(width=max(6.5, 0.85 * len(points) + 3.2), height=4.8)
+    figure = new_figure(width=max(6.5, 1.05 * len(points) + 3.4), height=4.8)
     axes = figure.subplots()
     table = shares.set_index(["point_id", "radius"])
     xs = np.arange(len(points))
@@ -144,14 +132,14 @@ def blast_radius(results: Results) -> Figure:
             gid=f"ci:blast_radius:{radius}",
         )
     for x, point in zip(xs, points, strict=True):
-        events = int(table.loc[(point, RADII[0]), "events"])
-        axes.text(x, 101, f"n={events:,}", ha="center", va="bottom", fontsize=7, color="#444")
+        ues = int(table.loc[(point, RADII[0]), "ues"])
+        axes.text(x, 101, f"n={ues:,}", ha="center", va="bottom", fontsize=7, color="#444")
     axes.set_xticks(xs, [labels[p] for p in points], fontsize=8)
     colours = results.aggregate.set_index("point_id").get(POLICY_COLUMN)
     for tick, point in zip(axes.get_xticklabels(), points, strict=True):
         tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
     axes.set_ylim(0, 108)
-    axes.set_ylabel("share of consumed-error events (%)")
+    axes.set_ylabel("share of consumed UEs, by their worst outcome (%)")
     style_axes(axes)
     handles, names = axes.get_legend_handles_labels()
     figure.legend(
@@ -164,10 +152,10 @@ def blast_radius(results: Results) -> Figure:
         frameon=False,
     )
     note = (
-        f"mean share over {int(shares['runs'].max())} run(s) per point; "
-        "bars: 95% CI of the share below each boundary"
+        f"each consumed UE once, at its worst event; {int(shares['runs'].max())} run(s) per "
+        "point; bars: 95% CI of the share below each boundary"
     )
-    titled(figure, axes, "Blast radius of consumed errors per policy and strategy", note)
+    titled(figure, axes, "Blast radius per consumed UE, per policy and strategy", note)
     return figure
 
 
@@ -235,34 +223,42 @@ def latency_cdf(results: Results) -> Figure:
     return figure
 
 
+DOWNTIME = "downtime_min_per_vm_year"
+STATISTICS = ("mean", "ci_low", "ci_high")
+
+
 def downtime(results: Results) -> Figure:
-    """Downtime distribution per point: per VM (``vms.parquet``) or per run (runs)."""
-    if results.vms is not None and {"downtime_s", "point_id", "run_id"} <= set(results.vms):
-        frame = results.vms[["point_id", "run_id", "downtime_s"]]
-        what = "downtime per VM"
-    elif "downtime_s" in results.runs.columns:
-        frame = results.runs.loc[results.runs["status"] == "ok", ["point_id", "run_id"]]
-        frame = frame.assign(downtime_s=results.runs["downtime_s"])
-        what = "downtime per run, all VMs"
-    else:
-        raise Unavailable("needs vms.parquet or the downtime_s metric")
-    frame = frame[frame["downtime_s"].notna()]
+    """Downtime per VM in minutes per VM-year (field-scaled), per point: the spread over
+    VMs (``vms.parquet``), and the pooled estimate with its 95% CI."""
+    vms, tallies = results.vms, results.tallies
+    needed = {"downtime_s", "point_id", "run_id", "host"}
+    if vms is None or not needed <= set(vms.columns) or tallies is None:
+        raise Unavailable("needs vms.parquet and tallies.parquet (or a run's summary.json)")
+    # a VM's field-equivalent exposure: its host's VM-years x acceleration over its VMs
+    hosts = tallies.set_index(["run_id", "host"])["field_vm_years"]
+    count = vms.groupby(["run_id", "host"])["downtime_s"].transform("size").to_numpy()
+    keys = pd.MultiIndex.from_arrays([vms["run_id"], vms["host"]])
+    exposure = hosts.reindex(keys).to_numpy() / count
+    frame = vms[["point_id", "run_id"]].assign(
+        downtime=vms["downtime_s"].to_numpy() / 60 / exposure
+    )
+    frame = frame[np.isfinite(frame["downtime"])]
     if frame.empty:
         raise Unavailable("no downtime values")
-    peak = float(frame["downtime_s"].max())
-    unit, scale = ("h", 1 / 3600) if peak > 7200 else ("min", 1 / 60) if peak > 120 else ("s", 1)
     present = set(frame["point_id"])
     points = [p for p in ordered_points(results) if p in present]
     labels = point_labels(results)
-    colours = results.aggregate.set_index("point_id").get(POLICY_COLUMN)
+    table = results.aggregate.set_index("point_id")
+    colours = table.get(POLICY_COLUMN)
     figure = new_figure(width=max(6.5, 0.85 * len(points) + 3.0), height=4.8)
     axes = figure.subplots()
     xs = np.arange(len(points))
+    means = None
     for x, point in zip(xs, points, strict=True):
         mine = frame[frame["point_id"] == point]
         colour = policy_colour(colours.get(point) if colours is not None else None)
         box = axes.boxplot(
-            [mine["downtime_s"].to_numpy(dtype=float) * scale],
+            [mine["downtime"].to_numpy(dtype=float)],
             positions=[x],
             widths=0.55,
             patch_artist=True,
@@ -271,14 +267,15 @@ def downtime(results: Results) -> Figure:
             medianprops={"color": "#222"},
         )
         box["boxes"][0].set(facecolor=colour, alpha=0.35, edgecolor=colour)
-        per_run = mine.groupby("run_id")["downtime_s"].mean() * scale
-        mean, _, low, high = mean_ci(per_run.tolist())
-        low = max(low, 0.0)  # downtime is never negative
-        yerr = np.nan_to_num([[mean - low], [high - mean]])
+        if f"{DOWNTIME}_mean" not in table.columns:
+            continue
+        mean, low, high = (
+            table.loc[point, f"{DOWNTIME}_{s}"] for s in ("mean", "ci_low", "ci_high")
+        )
         means = axes.errorbar(
             [x + 0.36],
             [mean],
-            yerr=yerr,
+            yerr=np.nan_to_num([[mean - low], [high - mean]]),
             fmt="D",
             color="#222",
             markersize=4,
@@ -288,17 +285,17 @@ def downtime(results: Results) -> Figure:
     axes.set_xticks(xs, [labels[p] for p in points], fontsize=8)
     for tick, point in zip(axes.get_xticklabels(), points, strict=True):
         tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
-    axes.set_ylabel(f"{what} ({unit})")
+    axes.set_ylabel("VM downtime (minutes per VM-year)")
     style_axes(axes)
     handles = [Patch(color=policy_colour(p), alpha=0.35) for p in policies(results)]
-    names = [f"{p}: quartiles, whiskers 1.5 IQR" for p in policies(results)]
-    axes.legend(
-        [*handles, means],
-        [*names, "mean over runs, 95% CI"],
-        frameon=False,
-        fontsize=8,
-        loc="upper left",
+    names = [f"{p}: VMs' quartiles, whiskers 1.5 IQR" for p in policies(results)]
+    if means is not None:
+        handles.append(means)
+        names.append("pooled over all VMs, 95% CI")
+    axes.legend(handles, names, frameon=False, fontsize=8, loc="upper left")
+    note = (
+        f"{len(frame):,} VMs from {frame['run_id'].nunique()} run(s), {len(points)} point(s); "
+        "field-scaled (divided by memory.acceleration)"
     )
-    note = f"{len(frame):,} values from {frame['run_id'].nunique()} run(s), {len(points)} point(s)"
-    titled(figure, axes, f"Downtime distribution ({what})", note)
+    titled(figure, axes, "VM downtime per VM-year", note)
     return figure

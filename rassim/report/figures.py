@@ -8,8 +8,11 @@ and ``<metric>_ci_high`` columns as written, never recomputed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from rassim.report.results import Results
@@ -35,23 +38,16 @@ from rassim.report.style import (
     style_axes,
     titled,
 )
+from rassim.results.metrics import HEADLINE
 
 # What a factor figure shows, most telling first; the first three present are drawn.
-KEY_METRICS = (
-    "goodput",
-    "event_survival_rate",
-    "availability",
-    "vm_crashes",
-    "vm_restarts",
-    "downtime_s",
-    "memory_lost_bytes",
-    "process_kills",
-)
+KEY_METRICS = HEADLINE
+DECADES_FOR_LOG = 1.5  # a rate whose means span more than this many decades: log axis
 
 
 def _ci_note(results: Results) -> str:
     reps = results.replications
-    return f"mean of {reps} run(s) per point; band: 95% CI"
+    return f"pooled over the hosts of {reps} run(s) per point; band: 95% CI"
 
 
 def line_panel(axes, results: Results, x: str, name: str) -> None:
@@ -93,6 +89,12 @@ def line_panel(axes, results: Results, x: str, name: str) -> None:
     axes.set_ylabel(spec.axis)
     if spec.full_range:
         axes.set_ylim(spec.low - 0.03 * spec.high, spec.high * 1.03)
+    elif math.isinf(spec.high):
+        positive = spec.shown(table[f"{name}_mean"])
+        positive = positive[positive > 0]
+        if len(positive) and np.log10(positive.max() / positive.min()) > DECADES_FOR_LOG:
+            axes.set_yscale("log")
+            axes.set_ylabel(f"{spec.axis}, log scale")
     style_axes(axes)
 
 
@@ -116,25 +118,26 @@ def _line_figure(results: Results, x: str, names: list[str], title: str) -> Figu
     return figure
 
 
-def goodput_vs_ue_rate(results: Results) -> Figure:
-    """Guest goodput against the UE rate, per KVM policy."""
+def outcomes_vs_ue_rate(results: Results) -> Figure:
+    """Per-UE recovery, VM interruptions per 1,000 VM-years and goodput against the UE
+    rate, per KVM policy."""
     need_factor(results, "memory_ue_rate", "memory.ue_rate")
-    need_metric(results, "goodput")
-    names = ["goodput", *_present(results, "event_survival_rate")]
-    title = "Guest goodput" + (" and VM survival" if len(names) > 1 else "") + " vs UE rate"
-    return _line_figure(results, "memory_ue_rate", names, title)
+    need_metric(results, "recovery_rate")
+    names = _present(results, "recovery_rate", "vm_interruptions_per_1000_vm_years", "goodput")
+    return _line_figure(results, "memory_ue_rate", names, "Recovery and interruptions vs UE rate")
 
 
 def _present(results: Results, *names: str) -> list[str]:
     return [n for n in names if f"{n}_mean" in results.aggregate.columns]
 
 
-def survival_vs_kernel_share(results: Results) -> Figure:
-    """VM survival rate against the guest kernel's share of guest RAM, per KVM policy."""
+def recovery_vs_kernel_share(results: Results) -> Figure:
+    """Per-UE recovery and VM interruptions per 1,000 VM-years against the guest kernel's
+    share of guest RAM, per KVM policy."""
     need_factor(results, "guest_memory_map_guest_kernel", "guest.memory_map.guest_kernel")
-    need_metric(results, "event_survival_rate")
-    names = ["event_survival_rate", *_present(results, "goodput")]
-    title = "VM survival vs guest kernel share of guest RAM"
+    need_metric(results, "recovery_rate")
+    names = _present(results, "recovery_rate", "vm_interruptions_per_1000_vm_years")
+    title = "Recovery vs guest kernel share of guest RAM"
     return _line_figure(results, "guest_memory_map_guest_kernel", names, title)
 
 
@@ -147,11 +150,15 @@ def metric_vs_factor(results: Results, factor: str) -> Figure:
     return _line_figure(results, factor, names, f"Outcomes vs {factor_label(factor)}")
 
 
+MEMORY = "memory_lost_kib_per_tib_year"
+
+
 def memory_lost_by_page_size(results: Results) -> Figure:
-    """Memory lost to offlining per run, by the guest's backing page size, per policy."""
+    """Memory retired per TiB-year (field-scaled), by the guest's backing page size, per
+    policy."""
     need_factor(results, "guest_backing_page", "guest.backing_page")
-    need_metric(results, "memory_lost_bytes")
-    spec = metric("memory_lost_bytes")
+    need_metric(results, MEMORY)
+    spec = metric(MEMORY)
     table = results.aggregate
     pages = sorted(table["guest_backing_page"].unique(), key=size_bytes)
     groups = list(series(results, table, exclude=("guest_backing_page",)))
@@ -161,9 +168,9 @@ def memory_lost_by_page_size(results: Results) -> Figure:
     floor = np.inf
     for index, group in enumerate(groups):
         rows = group.rows.set_index("guest_backing_page").reindex(pages)
-        mean = spec.shown(rows["memory_lost_bytes_mean"])
-        low = spec.shown(rows["memory_lost_bytes_ci_low"])
-        high = spec.shown(rows["memory_lost_bytes_ci_high"])
+        mean = spec.shown(rows[f"{MEMORY}_mean"])
+        low = spec.shown(rows[f"{MEMORY}_ci_low"])
+        high = spec.shown(rows[f"{MEMORY}_ci_high"])
         positive = mean[mean > 0]
         floor = min(floor, positive.min() / 10 if len(positive) else np.inf)
         xs = np.arange(len(pages)) - 0.4 + width * (index + 0.5)
@@ -184,7 +191,7 @@ def memory_lost_by_page_size(results: Results) -> Figure:
             ecolor="#222",
             capsize=3,
             linewidth=1,
-            label=f"_ci:memory_lost_bytes:{group.label}",  # "_": not in the legend
+            label=f"_ci:{MEMORY}:{group.label}",  # "_": not in the legend
         )
     axes.set_yscale("log")
     if np.isfinite(floor):
@@ -194,8 +201,8 @@ def memory_lost_by_page_size(results: Results) -> Figure:
     axes.set_ylabel(f"{spec.axis}, log scale")
     axes.legend(title=factor_label(POLICY_COLUMN), frameon=False)
     style_axes(axes)
-    note = f"mean of {results.replications} run(s) per point; bars: 95% CI"
-    titled(figure, axes, "Memory lost to offlining by backing page size", note)
+    note = f"pooled over {results.replications} run(s) per point; bars: 95% CI"
+    titled(figure, axes, "Memory retired by backing page size", note)
     return figure
 
 
@@ -247,7 +254,7 @@ def point_comparison(results: Results) -> Figure:
     panels[0].set_yticks(ys, [labels[p].replace("\n", ", ") for p in points])
     for tick, point in zip(panels[0].get_yticklabels(), points, strict=True):
         tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
-    note = f"mean of {results.replications} run(s) per point; bars: 95% CI"
+    note = f"pooled over the hosts of {results.replications} run(s) per point; bars: 95% CI"
     titled(figure, panels[0], "Outcomes per point (policy, VMM strategy, ...)", note)
     return figure
 
@@ -255,3 +262,70 @@ def point_comparison(results: Results) -> Figure:
 def policies(results: Results) -> list[str]:
     values = results.aggregate.get(POLICY_COLUMN)
     return sorted({str(v) for v in values} if values is not None else set(), key=policy_rank)
+
+
+def recovery_vs_event_survival(results: Results) -> Figure:
+    """Every point's per-UE recovery rate beside its event-weighted survival, with their
+    CIs, ordered by recovery: where the two rank points differently, the lines cross."""
+    need_metric(results, "recovery_rate")
+    need_metric(results, "event_survival_rate")
+    table = results.aggregate.set_index("point_id")
+    points = [p for p in table.index if np.isfinite(table.loc[p, "recovery_rate_mean"])]
+    if len(points) < 2:
+        raise Unavailable("needs at least two points with consumed UEs")
+    points.sort(key=lambda p: table.loc[p, "recovery_rate_mean"])
+    labels = point_labels(results)
+    figure = new_figure(width=8.0, height=max(3.4, 0.4 * len(points) + 1.8))
+    axes = figure.subplots()
+    ys = np.arange(len(points))
+    styles = (("recovery_rate", "o", True), ("event_survival_rate", "D", False))
+    for name, marker, filled in styles:
+        rows = table.loc[points]
+        mean = rows[f"{name}_mean"].to_numpy(float)
+        error = np.nan_to_num(
+            [mean - rows[f"{name}_ci_low"].to_numpy(float), rows[f"{name}_ci_high"] - mean]
+        )
+        for y, point in zip(ys, points, strict=True):
+            colour = policy_colour(table.loc[point].get(POLICY_COLUMN, "?"))
+            axes.errorbar(
+                [mean[y]],
+                [y],
+                xerr=error[:, y : y + 1],
+                fmt=marker,
+                color=colour,
+                markerfacecolor=colour if filled else "white",
+                capsize=2.5,
+                markersize=6,
+                gid=f"ci:{name}:{point}",
+            )
+    for y, point in zip(ys, points, strict=True):
+        row = table.loc[point]
+        axes.plot(
+            [row["recovery_rate_mean"], row["event_survival_rate_mean"]],
+            [y, y],
+            color="#BBBBBB",
+            linewidth=1,
+            zorder=0,
+        )
+    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
+    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
+        tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_xlabel("share (recovered UEs; VM-surviving events)")
+    handles = [
+        Line2D([], [], marker="o", color="#444", linestyle="", label="recovery rate (per UE)"),
+        Line2D(
+            [],
+            [],
+            marker="D",
+            color="#444",
+            markerfacecolor="white",
+            linestyle="",
+            label="event-weighted VM survival",
+        ),
+    ]
+    axes.legend(handles=handles, frameon=False, fontsize=8, loc="lower right")
+    style_axes(axes)
+    note = "points ordered by recovery rate; bars: 95% CI; labels coloured by KVM policy"
+    titled(figure, axes, "Per-UE recovery vs event-weighted survival", note)
+    return figure

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from rassim import __version__
+from rassim.report.verdict import Verdict
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -27,6 +28,7 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .scroll { overflow-x: auto; }
 pre { background: #f7f7f7; padding: 0.7rem; overflow-x: auto; font-size: 0.8rem; }
 details.skipped { font-size: 0.9rem; color: #555; margin: 1rem 0; }
+ul.verdict li { margin: 0.35rem 0; } ul.why li { margin: 0.35rem 0; font-size: 0.92rem; }
 """
 
 
@@ -53,6 +55,7 @@ class Section:
     accelerations: list[float]
     table: pd.DataFrame
     parameters: dict[str, str]
+    verdict: Verdict = field(default_factory=Verdict)
     figures: list[Shown] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -66,9 +69,10 @@ def acceleration_note(accelerations: list[float]) -> str:
     return (
         f"<p class='note'><strong>Accelerated rates ({shown}).</strong> "
         "memory.acceleration multiplies every fault and UE rate, so these runs saw that many "
-        "times more errors than the hardware would in the same time. Counts, downtime and "
-        "memory lost per run scale with it; compare policies with each other rather than "
-        "reading absolute numbers as field rates.</p>"
+        "times more errors than the hardware would in the same time. Rates per VM-, host- or "
+        "TiB-year are divided by it (field-scaled: they read as field numbers); goodput, "
+        "availability and per-run totals are not, and scale with it. Per-UE shares "
+        "(recovery rate) do not depend on it.</p>"
     )
 
 
@@ -84,6 +88,7 @@ def render(title: str, sections: list[Section], source: str) -> str:
         "and stay inside each metric's domain (shares in [0, 1], rates at or above 0; "
         "docs/metrics.md); n/a where none can be given.</p>",
     ]
+    parts += _verdicts(sections)
     if len(sections) > 1:
         parts.append("<p>Experiments:</p><ul>")
         for section in sections:
@@ -99,6 +104,40 @@ def render(title: str, sections: list[Section], source: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _verdicts(sections: list[Section]) -> list[str]:
+    """The first section of the page: what each experiment says, in plain words."""
+    escape = html.escape
+    said = [s for s in sections if s.verdict.findings or s.verdict.why or s.verdict.notes]
+    if not said:
+        return []
+    out = ["<h2 id='verdict'>Verdict</h2>"]
+    out.append(
+        "<p class='muted'>Per-UE recovery and field-scaled rates, with 95% intervals; "
+        "differences are the second policy (or strategy) minus the first. Definitions: "
+        "docs/metrics.md.</p>"
+    )
+    for section in said:
+        verdict = section.verdict
+        if verdict.title:
+            out.append(f"<h3>{escape(verdict.title)}</h3>")
+        elif len(sections) > 1:
+            out.append(f"<h3><a href='#{escape(section.anchor)}'>{escape(section.name)}</a></h3>")
+        out.append(acceleration_note(section.accelerations) if len(sections) == 1 else "")
+        if verdict.findings:
+            out.append("<ul class='verdict'>")
+            out += [f"<li>{escape(text)}</li>" for text in verdict.findings]
+            out.append("</ul>")
+        if verdict.why:
+            out.append(
+                "<p><strong>Where event-weighted survival and the recovery rate disagree, and "
+                "why.</strong></p><ul class='why'>"
+            )
+            out += [f"<li>{escape(text)}</li>" for text in verdict.why]
+            out.append("</ul>")
+        out += [f"<p class='muted'>{escape(note)}</p>" for note in verdict.notes]
+    return out
+
+
 def _section(section: Section) -> list[str]:
     escape = html.escape
     out = [
@@ -109,6 +148,11 @@ def _section(section: Section) -> list[str]:
         + "; ".join(f"{escape(k)}: {escape(v)}" for k, v in section.facts.items())
         + "</p>",
     ]
+    if section.verdict.table is not None:
+        caption = section.verdict.table.attrs.get("caption", "")
+        out.append(f"<h3>Differences</h3><p class='muted'>{escape(caption)}</p>")
+        table = section.verdict.table.to_html(index=False, border=0)
+        out.append(f"<div class='scroll'>{table}</div>")
     for shown in section.figures:
         data = base64.b64encode(shown.png.read_bytes()).decode("ascii")
         out += [
@@ -127,7 +171,7 @@ def _section(section: Section) -> list[str]:
         )
         out += [f"<li>{escape(t)}: {escape(why)}</li>" for t, why in section.skipped]
         out.append("</ul></details>")
-    out.append("<h3>Means with 95% confidence intervals</h3>")
+    out.append("<h3>Every metric with its 95% confidence interval</h3>")
     out.append("<div class='scroll'>" + section.table.to_html(index=False, border=0) + "</div>")
     if section.parameters:
         out.append("<h3>Parameters</h3>")

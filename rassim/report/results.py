@@ -61,6 +61,7 @@ class Results:
     errors: pd.DataFrame | None = None
     vms: pd.DataFrame | None = None
     hops: pd.DataFrame | None = None
+    tallies: pd.DataFrame | None = None  # one row per host of every run (docs/metrics.md)
     meta: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     parameters: dict[str, str] = field(default_factory=dict)  # file name -> its text
@@ -92,6 +93,12 @@ class Results:
             for c in self.factors
             if c not in exclude and c in self.aggregate.columns and self.aggregate[c].nunique() > 1
         ]
+
+    def point_tallies(self, point: int) -> pd.DataFrame | None:
+        """The per-host tallies of one point's runs (one row per host of each run)."""
+        if self.tallies is None:
+            return None
+        return self.tallies[self.tallies["point_id"] == point].reset_index(drop=True)
 
 
 def discover(path: str | Path, skip: Path | None = None) -> list[Results]:
@@ -163,6 +170,7 @@ def _load_sweep(path: Path) -> Results:
     }
     tables = {name: _table(path, name) for name in EVENT_TABLES}
     constants = {c: scenario[c] for c in IDENTITY_COLUMNS if c in scenario and c not in factors}
+    tallies = _table(path, "tallies")
     return Results(
         name=str(meta.get("experiment") or path.name),
         path=path,
@@ -174,6 +182,7 @@ def _load_sweep(path: Path) -> Results:
         errors=_with(tables["errors"], constants),
         vms=_with(tables["vms"], constants),
         hops=tables["hops"],
+        tallies=tallies if tallies is not None and len(tallies) else None,
         meta=meta,
         description=str(meta.get("description") or ""),
         parameters=parameters,
@@ -210,6 +219,15 @@ def _load_run(path: Path) -> Results:
         else {}
     )
     policy = constants.get("hypervisor_policy", "")
+    hosts = [
+        pd.DataFrame(s["per_host"]).assign(run_id=i, point_id=0, replication=i)
+        for i, s in enumerate(summary["replications"])
+        if isinstance(s.get("per_host"), dict)
+    ]
+    tallies = None
+    if hosts and len(hosts) == len(summary["replications"]):
+        tallies = pd.concat(hosts, keys=range(len(hosts)), names=["run", "host"])
+        tallies = tallies.reset_index(level="host").reset_index(drop=True)
     return Results(
         name=path.name,
         path=path,
@@ -221,6 +239,7 @@ def _load_run(path: Path) -> Results:
         errors=tables["errors"],
         vms=tables["vms"],
         hops=tables["hops"],
+        tallies=_with(tallies, constants),
         meta=meta,
         description=f"a single rassim run: {len(runs)} replication(s), policy {policy}",
         parameters=parameters,

@@ -49,6 +49,8 @@ FACTOR_LABELS = {
     "vmm_unmap": "VMM unmaps the page",
 }
 SHORT_FACTOR_LABELS = {
+    "guest_memory_map_guest_kernel": "kernel share",
+    "memory_acceleration": "acceleration",
     "vmm_sea_exit": "sea_exit",
     "vmm_unmap": "unmap",
     "vmm_restart_after": "restart_after",

@@ -1,4 +1,4 @@
-"""Tables of means with 95% confidence intervals, as text ready for the report."""
+"""Tables of estimates with 95% confidence intervals, as text ready for the report."""
 
 from __future__ import annotations
 
@@ -10,16 +10,7 @@ from rassim.report.figures import KEY_METRICS
 from rassim.report.results import Results
 from rassim.report.series import ordered_points
 from rassim.report.style import factor_label, metric, show_value
-
-
-def number(value: float) -> str:
-    """Four significant digits, thousands separated; NaN (undefined) as a dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    value = float(value)
-    if abs(value) >= 10_000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
+from rassim.results.comparison import interval_text, number
 
 
 def ordered_metrics(results: Results) -> list[str]:
@@ -34,8 +25,8 @@ def _heading(name: str) -> str:
 
 
 def means_table(results: Results) -> pd.DataFrame:
-    """One row per point: the factors, the runs, and ``mean [ci_low, ci_high]`` per metric
-    in the units the figures use. A single point is shown with one row per metric."""
+    """One row per point: the factors, the runs, and ``estimate [ci_low, ci_high]`` per
+    metric in the units the figures use. A single point is shown with one row per metric."""
     table = results.aggregate.set_index("point_id")
     names = ordered_metrics(results)
     if len(table) == 1:
@@ -44,9 +35,8 @@ def means_table(results: Results) -> pd.DataFrame:
             [
                 {
                     "metric": _heading(name),
-                    "mean": number(row[f"{name}_mean"] * metric(name).scale),
-                    "95% CI": _interval(row, name),
-                    "sd": number(row.get(f"{name}_sd", math.nan) * metric(name).scale),
+                    "estimate [95% CI]": _interval(row, name),
+                    "sd over runs": number(row.get(f"{name}_sd", math.nan) * metric(name).scale),
                 }
                 for name in names
             ]
@@ -60,15 +50,13 @@ def means_table(results: Results) -> pd.DataFrame:
         if row.get("runs_failed", 0):
             out["runs failed"] = number(row["runs_failed"])
         for name in names:
-            mean = number(row[f"{name}_mean"] * metric(name).scale)
-            out[_heading(name)] = f"{mean} {_interval(row, name)}"
+            out[_heading(name)] = _interval(row, name)
         rows.append(out)
     return pd.DataFrame(rows)
 
 
 def _interval(row: pd.Series, name: str) -> str:
+    """``estimate [low, high]`` in the metric's display unit, with one set of decimals."""
     scale = metric(name).scale
-    low, high = row.get(f"{name}_ci_low", math.nan), row.get(f"{name}_ci_high", math.nan)
-    if pd.isna(low) or pd.isna(high):
-        return "n/a"
-    return f"[{number(low * scale)}, {number(high * scale)}]"
+    values = (row.get(f"{name}_{s}", math.nan) for s in ("mean", "ci_low", "ci_high"))
+    return interval_text(*(float(v) * scale for v in values))

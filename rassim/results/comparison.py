@@ -14,7 +14,6 @@ import pandas as pd
 from rassim.results.estimates import difference, estimate
 from rassim.results.metrics import HEADLINE, METRICS, Metric, tallies_of
 
-SHOWN = (*HEADLINE, "availability")
 FEW_CLUSTERS = 10  # below this many host-runs an interval rests on little (docs/metrics.md)
 
 
@@ -33,17 +32,18 @@ class Arm:
 
 
 def decimals(value: float, low: float = math.nan, high: float = math.nan) -> int:
-    """Decimals that show an interval's width to two significant digits and its value to
-    at least two; none for numbers of 1,000 and more."""
-    if not math.isfinite(value) or abs(value) >= 1000:
+    """Places after the decimal point (negative: digits rounded away before it) that show
+    an interval's width to two significant digits and its value to at least two (three
+    from 100 up), and no more than that: 0.99913 [0.99887, 0.99935], 4,320 [4,100, 4,560]."""
+    if not math.isfinite(value):
         return 0
     places = []
     width = high - low
     if math.isfinite(width) and width > 0:
         places.append(1 - math.floor(math.log10(width)))
     if value != 0:
-        places.append(1 - math.floor(math.log10(abs(value))))
-    return max(0, min(8, max(places, default=2)))
+        places.append((2 if abs(value) >= 100 else 1) - math.floor(math.log10(abs(value))))
+    return min(8, max(places, default=2))
 
 
 def number(value: float, places: int | None = None, sign: bool = False) -> str:
@@ -52,6 +52,8 @@ def number(value: float, places: int | None = None, sign: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     places = decimals(value) if places is None else places
+    if places < 0:  # 14,368,529 to three significant digits: 14,400,000
+        value, places = round(value, places), 0
     text = f"{value:{'+' if sign else ''},.{places}f}"
     if text.startswith("-") and not text.strip("-0.,"):  # rounds to zero: no "-0.00"
         text = ("+" if sign else "") + text[1:]
@@ -78,7 +80,9 @@ def _better(metric: Metric, first: Arm, second: Arm, low: float, high: float) ->
     return (higher if metric.better == "higher" else lower).label
 
 
-def comparison_frame(arms: list[Arm], paired: bool, names: tuple[str, ...] = SHOWN) -> pd.DataFrame:
+def comparison_frame(
+    arms: list[Arm], paired: bool, names: tuple[str, ...] = HEADLINE
+) -> pd.DataFrame:
     """One row per metric: its label and unit, every arm's value and 95% interval and,
     with two arms, the difference (second - first), its interval and the better arm."""
     tallies = [arm.tallies() for arm in arms]

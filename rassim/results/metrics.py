@@ -270,9 +270,10 @@ METRICS: dict[str, Metric] = {
 HEADLINE = (
     "recovery_rate",
     "vm_interruptions_per_1000_vm_years",
-    "first_consumption_survival",
     "downtime_min_per_vm_year",
     "goodput",
+    "first_consumption_survival",
+    "availability",
     "host_panics_per_1000_host_years",
     "process_kills_per_vm_year",
     "lost_work_h_per_vm_year",

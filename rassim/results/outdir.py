@@ -41,6 +41,12 @@ _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>[0-9]+)$
 Accepts = Callable[[Path, dict[str, Any] | None], bool]
 
 
+def slug(name: str) -> str:
+    """``name`` as a file or anchor name: anything but letters, digits, dots, dashes and
+    underscores becomes a dash (``1e-4/GiB/h`` -> ``1e-4-GiB-h``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "results"
+
+
 def read_meta(directory: Path) -> dict[str, Any] | None:
     """``directory/meta.json`` as a dict, or None if there is no readable one."""
     try:

@@ -129,6 +129,10 @@ def test_compare_any_key_at_two_values(tmp_path: Path, capsys: pytest.CaptureFix
     assert "vmm.sea_exit: inject vs inject_cper" in text and "inject_cper - inject" in text
     assert {"inject", "inject_cper", "report"} <= {p.name for p in out.iterdir()}
     assert "inject_cper" in (out / "inject_cper" / "scenario.toml").read_text()
+    page = (out / "report" / "report.html").read_text()
+    verdict = page[page.index("id='verdict'") : page.index("Experiments:")]
+    assert "inject_cper against inject" in verdict and "compared with inject." in verdict
+    assert "recovery rate" in verdict and "[" in verdict
 
 
 @pytest.mark.parametrize(

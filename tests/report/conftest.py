@@ -25,20 +25,18 @@ from rassim.results.rundir import write_run
 from rassim.run import simulate
 
 METRICS = (
+    "recovery_rate",
+    "vm_interruptions_per_1000_vm_years",
+    "first_consumption_survival",
+    "downtime_min_per_vm_year",
     "goodput",
-    "event_survival_rate",
     "availability",
-    "downtime_s",
+    "event_survival_rate",
+    "consumptions_per_ue",
+    "memory_lost_kib_per_tib_year",
     "vm_crashes",
     "process_kills",
-    "memory_lost_bytes",
     "error_events",
-    "outcome_recovered",
-    "outcome_offlined",
-    "outcome_process_killed",
-    "outcome_vm_restarted",
-    "outcome_vm_crashed",
-    "outcome_host_panicked",
 )
 BASE = ("duration=1d", "fleet.vms_per_host=2", "memory.ue_rate=1e-3/GiB/h", "record_hops=false")
 
@@ -152,7 +150,7 @@ def results_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "sea-to-user",
         [policy, ("guest.memory_map.guest_kernel", [0.05, 0.4])],
         keep=(),
-        metrics=("event_survival_rate", "goodput", "outcome_recovered", "outcome_vm_crashed"),
+        metrics=("recovery_rate", "vm_interruptions_per_1000_vm_years", "event_survival_rate"),
     )
     make_sweep(
         root / "page-size",
@@ -160,7 +158,7 @@ def results_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "qemu-ras",
         [("guest.backing_page", ["4KiB", "2MiB"]), policy],
         keep=(),
-        metrics=("memory_lost_bytes", "goodput"),
+        metrics=("memory_lost_kib_per_tib_year", "goodput"),
     )
     return root
 

@@ -25,15 +25,19 @@ def execute(results: Path, monkeypatch: pytest.MonkeyPatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    return text, images
+    markdown = "".join(
+        o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})
+    )
+    return text + markdown, images
 
 
 def test_notebook_draws_the_main_figures(results_tree, monkeypatch):
     text, images = execute(results_tree, monkeypatch)
     assert "5 result directories" in text
-    # point comparison, blast radius, latency CDF, downtime, goodput vs rate, survival vs
-    # kernel share, memory by page size, timeline
-    assert len(images) == 8
+    # point comparison, recovery vs event survival, blast radius, latency CDF, downtime,
+    # outcomes vs rate, recovery vs kernel share, memory by page size, timeline
+    assert len(images) == 9
+    assert "exit_to_user" in text and "compared with serror_fallback" in text  # a verdict
     assert "not drawn" not in text
 
 

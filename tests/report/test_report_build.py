@@ -41,9 +41,8 @@ def test_sweep_directory_gets_its_figures_flat(results_tree, tmp_path):
 def test_skipped_figures_are_listed_with_the_reason(tree_report):
     text = tree_report.read_text()
     section = text[text.index("id='kernel-share'") : text.index("id='page-size'")]
-    assert "Not drawn for this directory: Goodput vs UE rate, Blast radius" in section
+    assert "Not drawn for this directory: Recovery and interruptions vs UE rate, Blast" in section
     assert "needs a sweep over memory.ue_rate (this directory has only 0.001/GiB/h)" in section
-    assert "missing outcome_host_panicked, outcome_process_killed" in section
     assert "needs errors.parquet" in section
 
 
@@ -63,10 +62,16 @@ def test_tree_gets_one_section_per_directory(results_tree, tree_report):
         p.name for p in results_tree.iterdir() if p.is_dir()
     )
     assert figure_files(out / "ue-rate") == expected(
-        "goodput_vs_ue_rate", "blast_radius", "latency_cdf", "downtime"
+        "outcomes_vs_ue_rate",
+        "recovery_vs_event_survival",
+        "blast_radius",
+        "latency_cdf",
+        "downtime",
     )
     assert figure_files(out / "page-size") == expected("memory_lost_by_page_size")
-    assert figure_files(out / "kernel-share") == expected("survival_vs_kernel_share")
+    assert figure_files(out / "kernel-share") == expected(
+        "recovery_vs_kernel_share", "recovery_vs_event_survival"
+    )
     assert figure_files(out / "policy-comparison") >= expected("point_comparison", "blast_radius")
     assert figure_files(out / "trace-qemu-ras") >= expected("timeline")
     for name in ("policy-comparison", "ue-rate", "kernel-share", "page-size", "trace-qemu-ras"):
@@ -96,9 +101,24 @@ def test_html_is_self_contained_and_embeds_every_figure(tree_report):
 
 def test_tables_of_means_with_confidence_intervals(tree_report):
     text = tree_report.read_text()
-    assert "Means with 95% confidence intervals" in text
+    assert "Every metric with its 95% confidence interval" in text
     assert "goodput (work done / work possible)" in text
+    assert "recovery rate (share of consumed UEs)" in text
     assert "runs ok" in text
+    for table in text.split("Every metric with its 95% confidence interval")[1:]:
+        numbers = table[: table.index("</table>")]
+        assert "e-0" not in numbers and "e+0" not in numbers  # never scientific
+
+
+def test_the_page_opens_with_the_verdict(tree_report):
+    text = tree_report.read_text()
+    verdict = text[text.index("id='verdict'") : text.index("Experiments:")]
+    assert text.index("id='verdict'") < text.index("<figure")
+    assert "exit_to_user" in verdict and "compared with serror_fallback" in verdict
+    assert "recovery rate by" in verdict and "VM interruptions per 1,000 VM-years" in verdict
+    assert "[" in verdict  # every difference with its interval
+    section = text[text.index("id='policy-comparison'") : text.index("id='ue-rate'")]
+    assert "<h3>Differences</h3>" in section and "exit_to_user - serror_fallback" in section
 
 
 def test_acceleration_note_only_when_rates_were_accelerated(

@@ -20,9 +20,9 @@ def bands(figure, prefix):
     }
 
 
-def test_goodput_bands_are_the_aggregate_ci_columns(results_tree):
+def test_bands_are_the_aggregate_ci_columns(results_tree):
     results = load(results_tree / "ue-rate")
-    figure = figures.goodput_vs_ue_rate(results)
+    figure = figures.outcomes_vs_ue_rate(results)
     found = bands(figure, "ci:goodput:")
     assert set(found) == {"ci:goodput:serror_fallback", "ci:goodput:exit_to_user"}
     table = results.aggregate
@@ -37,12 +37,14 @@ def test_goodput_bands_are_the_aggregate_ci_columns(results_tree):
     axes = figure.axes[0]
     assert axes.get_xscale() == "log"
     assert "UEs per GiB per hour" in axes.get_xlabel()
-    assert "goodput" in axes.get_ylabel()
+    assert "recovery rate" in axes.get_ylabel()
+    assert "VM interruptions" in figure.axes[1].get_ylabel()
+    assert "goodput" in figure.axes[2].get_ylabel()
 
 
 def test_one_colour_per_policy_across_figures(results_tree):
-    ue_rate = figures.goodput_vs_ue_rate(load(results_tree / "ue-rate"))
-    share = figures.survival_vs_kernel_share(load(results_tree / "kernel-share"))
+    ue_rate = figures.outcomes_vs_ue_rate(load(results_tree / "ue-rate"))
+    share = figures.recovery_vs_kernel_share(load(results_tree / "kernel-share"))
     colours = {}
     for figure in (ue_rate, share):
         for line in figure.axes[0].get_lines():
@@ -67,26 +69,32 @@ def test_memory_error_bars_are_the_ci_columns(results_tree):
         segments = container.lines[2][0].get_segments()
         tops = [segment[:, 1].max() for segment in segments]
         shown = rows.loc[["4KiB", "2MiB"]]
-        # an undefined interval (runs that do not vary) draws no bar: its top is the mean
-        high = shown["memory_lost_bytes_ci_high"].fillna(shown["memory_lost_bytes_mean"])
-        assert tops == pytest.approx(list(high / 2**20))
+        # an undefined interval (hosts that do not vary) draws no bar: its top is the estimate
+        high = shown["memory_lost_kib_per_tib_year_ci_high"]
+        assert tops == pytest.approx(list(high.fillna(shown["memory_lost_kib_per_tib_year_mean"])))
 
 
-def test_blast_radius_shares_add_up_per_point(results_tree):
+def test_blast_radius_counts_each_consumed_ue_once(results_tree):
     results = load(results_tree / "policy-comparison")
     shares = distributions.radius_shares(results)
-    totals = shares.groupby("point_id")["share"].sum()
-    assert totals.to_numpy() == pytest.approx(1.0)
-    errors = results.errors[results.errors["outcome"] != "offlined"]
-    assert shares.groupby("point_id")["events"].first().sum() == len(errors)
+    assert shares.groupby("point_id")["share"].sum().to_numpy() == pytest.approx(1.0)
+    errors = results.errors
+    consumed = errors[errors["kind"] == "consumption"].groupby(["run_id", "ue_id"]).ngroups
+    assert shares.groupby("point_id")["ues"].first().sum() == consumed
+    # the share recovered is the aggregate's recovery rate: the same UEs, the same rule
+    table = results.aggregate.set_index("point_id")
+    for point, rows in shares.groupby("point_id"):
+        recovered = rows.loc[rows["radius"].isin(["none", "process"]), "share"].sum()
+        assert recovered == pytest.approx(table.loc[point, "recovery_rate_mean"])
+    low, high = shares["cumulative_ci_low"], shares["cumulative_ci_high"]
+    assert (low >= 0).all() and (high <= 1).all()
 
 
-def test_blast_radius_from_outcome_metrics_agrees_with_errors_table(results_tree):
-    results = load(results_tree / "ue-rate")
-    from_errors = distributions.radius_counts(results).set_index("run_id")
-    from_runs = distributions.radius_counts(replace(results, errors=None)).set_index("run_id")
-    columns = ["point_id", "none", "process", "vm", "host"]
-    assert from_runs.loc[from_errors.index, columns].equals(from_errors[columns].astype("int64"))
+def test_recovery_and_event_survival_side_by_side(results_tree):
+    results = load(results_tree / "policy-comparison")
+    figure = figures.recovery_vs_event_survival(results)
+    assert len(figure.axes[0].containers) == 2 * len(results.aggregate)
+    assert figure.axes[0].get_xlim() == pytest.approx((-0.02, 1.02))
 
 
 def test_timeline_shows_one_error_through_every_layer(run_dir):
@@ -105,7 +113,7 @@ def test_timeline_shows_one_error_through_every_layer(run_dir):
 def test_missing_inputs_say_what_is_missing(results_tree):
     results = load(results_tree / "kernel-share")
     with pytest.raises(Unavailable, match=r"needs a sweep over memory.ue_rate"):
-        figures.goodput_vs_ue_rate(results)
+        figures.outcomes_vs_ue_rate(results)
     with pytest.raises(Unavailable, match=r"needs errors.parquet"):
         distributions.latency_cdf(results)
     with pytest.raises(Unavailable, match=r"needs hops.parquet"):
@@ -128,6 +136,6 @@ def test_factors_set_together_are_one_axis_not_extra_series(results_tree):
         aggregate=results.aggregate.assign(guest_memory_map_guest_anon=0.49 - kernel),
         factors=(*results.factors, "guest_memory_map_guest_anon"),
     )
-    figure = figures.survival_vs_kernel_share(together)
+    figure = figures.recovery_vs_kernel_share(together)
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels == ["serror_fallback", "exit_to_user"]
