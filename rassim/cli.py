@@ -51,6 +51,15 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="processes sharing the hosts of each run (default 1; results do not depend on it)",
     )
+    _force_argument(parser)
+
+
+def _force_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="run even if the estimated memory is over half this machine's",
+    )
 
 
 def _positive(text: str) -> int:
@@ -172,6 +181,7 @@ def _sweep_parser(commands) -> None:
         ),
     )
     _experiment_arguments(sweep, "sweeps/NAME", "check the file and list its points; run nothing")
+    _force_argument(sweep)
 
 
 def _sensitivity_parser(commands) -> None:
@@ -333,6 +343,7 @@ def _progress(label: str, total: int):
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
+    _check_work(args, scenario)
     from rassim.results.comparison import Arm, format_comparison
     from rassim.results.replications import run_replications
     from rassim.results.rundir import write_run
@@ -356,6 +367,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     arms = _arms(args)
+    for value, scenario in arms:
+        _check_work(args, scenario, f"the arm {args.key}={value}")
     with ExitStack() as stack:
         stage = None if args.out is None else stack.enter_context(_compare_output(args))
         runs, wall = _compare(arms, args, stage)
@@ -372,6 +385,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         build_report(args.out, args.out / "report", args.argv)
         print(f"results in {args.out}/: a run directory per arm, and report/")
     return 0
+
+
+def _check_work(args: argparse.Namespace, scenario: Scenario, what: str = "this run") -> None:
+    """Refuse work too big for this machine before anything starts, unless --force."""
+    if args.force:
+        return
+    from rassim.work_estimate import check, estimate
+
+    check(estimate(scenario, args.replications), what)
 
 
 def _arms(args: argparse.Namespace) -> list[tuple[str, Scenario]]:
@@ -479,6 +501,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rassim.sweep.execute import sweep
 
     workers = args.workers or _cores()
+    if not args.force:
+        from rassim.work_estimate import check, estimate
+
+        at_once = min(workers, runs)
+        for point in experiment.points:
+            check(estimate(point.scenario), f"point {point.point_id} ({point.label})", at_once)
     try:
         outcome = sweep(
             experiment, out, workers, args.scheduler, args.limit, not args.quiet, args.argv

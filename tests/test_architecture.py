@@ -44,6 +44,7 @@ TIERS = {
     "rassim.results.stats": 3,
     "rassim.results.estimates": 3,
     "rassim.run": 4,
+    "rassim.work_estimate": 4,
     "rassim.results": 5,
     "rassim.replay": 5,
     "rassim.sweep": 6,

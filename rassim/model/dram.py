@@ -42,6 +42,18 @@ _EXTENT: dict[FaultMode, tuple[bool, bool, bool]] = {
 }
 
 
+def overlap_probability(a: FaultMode, b: FaultMode, config: MemoryConfig) -> float:
+    """The chance that faults of modes ``a`` and ``b`` in two devices of one rank overlap
+    (:meth:`Fault.overlaps`): in each of bank, row and column, one of them spans the
+    dimension or both drew the same coordinate."""
+    sizes = (config.banks, config.rows, config.columns)
+    probability = 1.0
+    for spans_a, spans_b, size in zip(_EXTENT[a], _EXTENT[b], sizes, strict=True):
+        if not (spans_a or spans_b):
+            probability /= size
+    return probability
+
+
 @dataclass(slots=True, frozen=True)
 class Fault:
     mode: FaultMode

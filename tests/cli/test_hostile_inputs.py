@@ -366,6 +366,18 @@ CASES = [
         _nothing,
         "fleet.vms_per_host: must be less than or equal to 4096",
     ),
+    Case(
+        "work far beyond the machine",
+        ["run", *QUICK, "--set", "memory.acceleration=1e9", "--set", "fleet.hosts=1000000"],
+        _nothing,
+        "this run would take about 1.54e+09 UEs",
+    ),
+    Case(
+        "a sweep point beyond the machine",
+        ["sweep", "x.toml", "--set", "memory.acceleration=1e9", "--set", "fleet.hosts=100000"],
+        _file("x.toml", EXPERIMENT.encode()),
+        "point 0 (hypervisor.policy=serror_fallback) would take",
+    ),
     # 4. no traceback for any user error
     Case(
         "scenario not UTF-8",
