@@ -447,6 +447,20 @@ class CpuConfig(Section):
         json_schema_extra={"source": "assumption: no public data on SError severities"},
     )
     access_latency: Latency = Field("100ns", description="memory read to abort taken")
+    s2_walk_for_s1_share: Probability = Field(
+        0.8,
+        description="share of SEAs on a stage-2 table walk whose walk served a fetch of the "
+        "guest's stage-1 tables (ESR S1PTW=1: host-owned); the others served the data access "
+        "itself (S1PTW=0: not host-owned, so under exit_to_user they exit without a GPA)",
+        json_schema_extra={
+            "source": "assumption: a cold nested walk of a 4-level stage 1 under a 4-level "
+            "stage 2 reads 16 stage-2 descriptors for stage-1 fetches and 4 for the data "
+            "IPA (16/20 = 0.8: tables shared by all IPAs, guests on 2 MiB/1 GiB blocks); a "
+            "level-3 table of 4 KiB mappings serves stage-1 fetches only where its line "
+            "covers a guest page-table page (about 8 x the page-table share, 0.08); walk "
+            "caches filter both, no measurement exists: sweep it"
+        },
+    )
 
     @model_validator(mode="after")
     def _check_weights(self) -> CpuConfig:

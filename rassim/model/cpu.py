@@ -29,6 +29,11 @@ class Cpu:
     external abort goes to EL3; otherwise, with FEAT_RAS, KVM sets HCR_EL2.TEA and guest
     aborts go to EL2; without FEAT_RAS a guest's own data-access SEA goes straight to the
     guest's EL1 and only host-imposed accesses (stage-2 walks) reach EL2.
+
+    An SEA on a stage-2 table walk carries S1PTW=1 only when that walk translated the IPA
+    of a guest stage-1 descriptor (``cpu.s2_walk_for_s1_share``); when it served the data
+    access itself S1PTW=0, and the ESR cannot be told from an SEA on the guest's own
+    stage-1 walk (host_owns_sea() review, seed 002).
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class Cpu:
         self.to_guest = to_guest
         self.p_sync = config.p_sync
         self.p_fnv = config.p_fnv
+        self.s2_walk_for_s1_share = config.s2_walk_for_s1_share
         self.feat_ras = feat_ras
         names = list(config.serror_aet)
         weights = np.asarray([config.serror_aet[n] for n in names], dtype=np.float64)
@@ -78,11 +84,11 @@ class Cpu:
             self.ledger.syndrome(error, True, esr)
             self.to_guest[error.vm].send(ExternalAbort(error, esr, far))  # type: ignore[index]
             return
+        s1ptw = (
+            context is Context.HOST_STAGE2_WALK and self.rng.random() < self.s2_walk_for_s1_share
+        )
         esr = data_abort(
-            lower=context is not Context.HOST_KERNEL,
-            fnv=fnv,
-            s1ptw=context is Context.HOST_STAGE2_WALK,
-            ttw_level=level,
+            lower=context is not Context.HOST_KERNEL, fnv=fnv, s1ptw=s1ptw, ttw_level=level
         )
         self.ledger.syndrome(error, True, esr)
         self.to_el2.send(ExternalAbort(error, esr, far))

@@ -61,7 +61,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rassim.arch.esr import ESR_ELx_AET, ESR_ELx_AET_SHIFT, SErrorSeverity, serror
+from rassim.arch.esr import (
+    ESR_ELx_AET,
+    ESR_ELx_AET_SHIFT,
+    ESR_ELx_FSC,
+    ESR_ELx_FSC_EXTABT,
+    ESR_ELx_S1PTW,
+    SErrorSeverity,
+    serror,
+)
 from rassim.model.outcomes import Context
 from rassim.run import simulate
 from rassim.scenario import Scenario
@@ -234,19 +242,51 @@ def test_serror_fallback_unclaimed_sea_always_crashes_vm(firmware: dict) -> None
     assert (errors["detail"] == "kvm_inject_serror() -> arm64_serror_panic()").all()
 
 
-def test_exit_to_user_stage2_walk_sea_is_host_owned() -> None:
-    """host_owns_sea(): an SEA on a stage-2 walk (S1PTW) never exits to the VMM, so it is a
-    virtual SError (guest panic) under exit_to_user too."""
+# An SEA on a stage-2 walk: S1PTW=1 (the walk served a stage-1 fetch, share s) is host-owned
+# (kvm_inject_serror() under both policies); S1PTW=0 is not, so exit_to_user exits with
+# flags = 0 (no GPA for a walk FSC), the VMM injects a plain DFSC 0x10 SEA and the guest
+# treats it as an abort at the data VA: EL0 -> BUS_OBJERR, EL1 -> die() (panic with q).
+S2_K, S2_Q = 0.3, 0.5
+S2_WALKS = {
+    "inject-s0.8": ("inject", 0.8),
+    "inject-s0.08": ("inject", 0.08),
+    "unhandled-s0.5": ("unhandled", 0.5),
+}
+
+
+@pytest.mark.parametrize(("sea_exit", "s"), S2_WALKS.values(), ids=S2_WALKS.keys())
+def test_exit_to_user_stage2_walk_sea_splits_on_s1ptw(sea_exit: str, s: float) -> None:
+    """P(exit to VMM) = 1 - s, never with a GPA; inject: P(vm_crashed) = s + (1 - s) k q,
+    P(process_killed) = (1 - s)(1 - k q); unhandled: every event crashes the VM, a share s
+    through kvm_inject_serror() and 1 - s after the hang. n = 1000: tolerance <= 0.072."""
+    n = 1000
     scenario = einj_scenario(
-        100,
+        n,
         owners=("host_stage2",),
-        p_kernel=0.5,
+        p_kernel=S2_K,
+        vms=4,
+        cpu={"s2_walk_for_s1_share": s},
         hypervisor={"policy": "exit_to_user"},
-        vmm={"sea_exit": "inject"},
+        vmm={"sea_exit": sea_exit},
+        guest={"panic_on_oops": False, "p_interrupt": S2_Q},
     )
-    errors = _run_einj(scenario, seed=102)
-    assert_shares(errors["outcome"], {"vm_crashed": 1.0}, "outcome")
-    assert (errors["context"] == "host_stage2_walk").all() and not errors["exit_to_vmm"].any()
+    errors = _run_einj(scenario, seed=103)
+    assert (errors["context"] == "host_stage2_walk").all()
+    s1ptw = errors["esr"].astype(int) & ESR_ELx_S1PTW != 0
+    assert (s1ptw == ~errors["exit_to_vmm"]).all()
+    assert_share(errors["exit_to_vmm"], 1 - s, "P(KVM_EXIT_ARM_SEA)")
+    exits = errors[errors["exit_to_vmm"]]
+    assert (exits["arm_sea_flags"] == 0).all() and (exits["arm_sea_gpa"] == 0).all()
+    assert (exits["arm_sea_gva"] != 0).all()  # p_fnv = 0: FAR valid
+    if sea_exit == "unhandled":
+        assert_shares(errors["outcome"], {"vm_crashed": 1.0}, "outcome")
+        hung = errors["detail"] == "VM hung: SEA exit re-entered"
+        assert (hung == errors["exit_to_vmm"]).all()
+        return
+    crash = s + (1 - s) * S2_K * S2_Q
+    assert_shares(errors["outcome"], {"vm_crashed": crash, "process_killed": 1 - crash}, "outcome")
+    assert (exits["guest_esr"].astype(int) & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT).all()
+    assert not errors["guest_cper"].any()
 
 
 # -- 2. exit_to_user + inject, kernel-first: the EL split ------------------------------------
