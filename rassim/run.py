@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from rassim.interrupts import as_completed_checked, deferred_interrupts
 from rassim.model import sources, tables
@@ -27,6 +26,7 @@ from rassim.model.outcomes import UeState
 from rassim.results.metrics import Exposure, summarise
 from rassim.scenario import Scenario
 from rassim.sim.channel import HopLog, Network
+from rassim.sim.environment import Environment
 from rassim.sim.streams import Streams
 from rassim.sim.units import parse_size
 
@@ -200,7 +200,7 @@ def _run_host(
     faults: list[tuple],
 ) -> Host:
     """Build host ``index`` with its UE sources and run it to the end."""
-    env = simpy.Environment()
+    env = Environment()
     streams = Streams(seed)
     horizon = scenario.duration
     host = Host(env, index, scenario, Network(env, streams, log), ledger, horizon)

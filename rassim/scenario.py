@@ -89,6 +89,9 @@ Policy = Literal["serror_fallback", "exit_to_user"]  # Hypervisor.UNCLAIMED_SEA
 SeaExit = Literal["unhandled", "inject", "inject_cper", "inject_retry"]  # Vmm.SEA_EXIT
 AoAction = Literal["ignore", "notify"]  # Vmm.AO_ACTION
 
+Aet = Literal["UC", "UEU", "UEO", "UER", "CE"]  # SError severities (ESR AET)
+DEFAULT_AET: dict[Aet, float] = {"UER": 0.6, "UEU": 0.2, "UEO": 0.1, "UC": 0.1}
+
 
 class Owner(StrEnum):
     """Owner classes of the memory map (MODEL 3.1): who a poisoned page belongs to."""
@@ -441,8 +444,8 @@ class CpuConfig(Section):
         description="FAR not valid (ESR.FnV) on an SEA",
         json_schema_extra={"source": "assumption: RAS CPUs report the faulting address"},
     )
-    serror_aet: dict[Literal["UC", "UEU", "UEO", "UER", "CE"], float] = Field(
-        default_factory=lambda: {"UER": 0.6, "UEU": 0.2, "UEO": 0.1, "UC": 0.1},
+    serror_aet: dict[Aet, float] = Field(
+        default_factory=lambda: dict(DEFAULT_AET),
         description="weights of the SError AET severities",
         json_schema_extra={"source": "assumption: no public data on SError severities"},
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 ESR_ELx_EC_SHIFT = 26
 ESR_ELx_EC_WIDTH = 6
@@ -138,10 +139,10 @@ def _encode(obj: object, layout: tuple[tuple[str, int, int], ...]) -> int:
     return sum(int(getattr(obj, name)) << shift for name, shift, _ in layout)
 
 
-def _decode_fields(value: int, layout: tuple[tuple[str, int, int], ...]) -> dict[str, int | bool]:
+def _decode_fields(value: int, layout: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
     if not isinstance(value, int) or not 0 <= value <= _ESR_MAX:
         raise ValueError(f"esr must be an integer in 0..2**56-1, got {value!r}")
-    out: dict[str, int | bool] = {}
+    out: dict[str, Any] = {}
     for name, shift, width in layout:
         raw = (value >> shift) & ((1 << width) - 1)
         out[name] = bool(raw) if width == 1 else raw

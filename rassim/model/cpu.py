@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from rassim.arch.esr import SErrorSeverity, data_abort, serror
@@ -9,7 +11,7 @@ from rassim.model.interfaces import Ledger
 from rassim.model.messages import ErrorEvent, ExternalAbort, PoisonRead
 from rassim.model.outcomes import Context
 from rassim.scenario import CpuConfig
-from rassim.sim.channel import Channel, Inbox
+from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
 
 _WALKS = (Context.GUEST_STAGE1_WALK, Context.HOST_STAGE2_WALK)
@@ -44,7 +46,7 @@ class Cpu:
         ledger: Ledger,
         reads: Inbox[PoisonRead],
         to_el2: Channel[ExternalAbort],
-        to_guest: list[Channel[ExternalAbort]],
+        to_guest: Sequence[Channel[ExternalAbort]],
     ) -> None:
         """``to_el2`` goes to EL3 under firmware-first, to KVM otherwise; ``to_guest``
         holds each VM's own EL1, for a guest abort without FEAT_RAS and firmware-first."""
@@ -62,7 +64,7 @@ class Cpu:
         self._aet = [SErrorSeverity[n] for n in names]
         self._aet_cumulative = np.cumsum(weights / weights.sum()).tolist()
 
-    def consume(self):
+    def consume(self) -> Reader[PoisonRead]:
         """Each poisoned read raises an external abort: synchronous (SEA) or an SError."""
         while True:
             read = yield self.reads.get()

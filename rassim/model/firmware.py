@@ -10,7 +10,7 @@ from rassim.arch.esr import (
 )
 from rassim.model.messages import ExternalAbort, FirmwareNotification, ScrubReport
 from rassim.scenario import FirmwareConfig
-from rassim.sim.channel import Channel, Inbox
+from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
 
 
@@ -40,7 +40,7 @@ class El3Firmware:
         self.p_record = config.p_record
         self.p_fatal = config.p_fatal
 
-    def handle_external_aborts(self):
+    def handle_external_aborts(self) -> Reader[ExternalAbort | ScrubReport]:
         """Each external abort is recorded and re-delivered to EL2; a deferred error the
         patrol scrubber found becomes an action-optional record."""
         while True:

@@ -14,7 +14,7 @@ from rassim.model.messages import (
 )
 from rassim.model.outcomes import Outcome
 from rassim.scenario import GuestConfig, Owner
-from rassim.sim.channel import Channel, Inbox
+from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
 
 # Guest memory_failure() on the guest page, by what the page holds (mm/memory-failure.c):
@@ -49,7 +49,7 @@ class GuestKernel:
         self.p_handles_sigbus = config.p_handles_sigbus
         self.oopses = 0  # since boot
 
-    def take_exceptions(self):
+    def take_exceptions(self) -> Reader[InjectedSea | ExternalAbort | VirtualSError | GhesNotify]:
         """Each exception the guest is given, handled as its kernel would."""
         while True:
             message = yield self.inbox.get()

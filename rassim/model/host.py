@@ -30,6 +30,8 @@ from rassim.model.workload import Workload
 from rassim.scenario import Scenario
 from rassim.sim.channel import Channel, Inbox, Network
 from rassim.sim.distributions import Fixed, Sum
+from rassim.sim.environment import Environment
+from rassim.sim.events import Waits
 
 
 class Vm:
@@ -84,7 +86,7 @@ class Host:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         index: int,
         scenario: Scenario,
         network: Network,
@@ -242,7 +244,7 @@ class Host:
         delay = self.vmm_restart_time if planned else self.guest_reboot_time
         machine.rebooting = self.env.process(self._reboot_vm(machine, delay, vmm_dies))
 
-    def _reboot_vm(self, vm: Vm, delay: int, new_vmm: bool):
+    def _reboot_vm(self, vm: Vm, delay: int, new_vmm: bool) -> Waits:
         """The VM is back after its reboot (or planned restart) time."""
         try:
             yield self.env.timeout(delay)
@@ -268,7 +270,7 @@ class Host:
         self.memory.host_stopped()
         self.env.process(self._reboot_host())
 
-    def _reboot_host(self):
+    def _reboot_host(self) -> Waits:
         """The host boots after its reboot time, with every VM on a new VMM process."""
         yield self.env.timeout(self.reboot_time)
         self.up = True

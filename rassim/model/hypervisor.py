@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import MethodType
 from typing import ClassVar
 
@@ -33,7 +33,7 @@ from rassim.model.messages import (
 )
 from rassim.model.outcomes import Context, Outcome
 from rassim.scenario import HypervisorConfig, Owner, Policy
-from rassim.sim.channel import Channel, Inbox
+from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
 
 _PAGE_MASK = ~0xFFF
@@ -61,9 +61,9 @@ class Hypervisor:
         aborts: Inbox[ExternalAbort | FirmwareNotification],
         stage2_faults: Inbox[Stage2Fault],
         deferred: Inbox[ScrubReport],
-        sigbus: list[Channel[Sigbus]],
-        exits: list[Channel[KvmExit]],
-        serrors: list[Channel[VirtualSError]],
+        sigbus: Sequence[Channel[Sigbus]],
+        exits: Sequence[Channel[KvmExit]],
+        serrors: Sequence[Channel[VirtualSError]],
     ) -> None:
         """``sigbus``, ``exits`` and ``serrors`` hold one channel per VM: host kernel ->
         VMM, KVM_RUN returning to the VMM, a virtual SError into the guest."""
@@ -83,7 +83,7 @@ class Hypervisor:
         self.unclaimed_sea = MethodType(self.UNCLAIMED_SEA[config.policy], self)
 
     # -- synchronous external aborts and SErrors ---------------------------------------------
-    def handle_aborts(self):
+    def handle_aborts(self) -> Reader[ExternalAbort | FirmwareNotification]:
         """Kernel-first, an abort arrives straight from the CPU and no GHES record exists;
         firmware-first, EL3 re-delivers it and the host's GHES may hold its record."""
         while True:
@@ -208,7 +208,7 @@ class Hypervisor:
             self.serrors[error.vm].send(VirtualSError(error, serror(ids=True)))  # type: ignore[index]
 
     # -- pages the host already retired ------------------------------------------------------
-    def handle_stage2_faults(self):
+    def handle_stage2_faults(self) -> Reader[Stage2Fault]:
         """A guest touch of a retired GPA: a hwpoison pfn makes KVM send SIGBUS AR
         (kvm_send_hwpoison_signal()); a GPA the VMM unmapped exits to the VMM (userfault)."""
         while True:
@@ -226,7 +226,7 @@ class Hypervisor:
                 self.exits[vm].send(KvmExit(error, None))
 
     # -- deferred errors ---------------------------------------------------------------------
-    def handle_deferred_errors(self):
+    def handle_deferred_errors(self) -> Reader[ScrubReport]:
         """A deferred error the scrubber found: memory_failure() without
         MF_ACTION_REQUIRED; processes that map the page and asked for early kill (QEMU
         does) get SIGBUS AO."""

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import simpy
-
 from rassim.arch.kvm import KvmRunArmSea
 from rassim.model.interfaces import Pages
 from rassim.model.messages import ErrorEvent
 from rassim.model.outcomes import Context, EventKind, Outcome
 from rassim.scenario import Owner
+from rassim.sim.environment import Environment
 
 ERROR_COLUMNS = (
     "error_id",
@@ -206,7 +205,7 @@ class HostLedger:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         host: int,
         ledger: RunLedger,
         lifecycle: Lifecycle,

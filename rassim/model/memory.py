@@ -23,14 +23,14 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import simpy
-
-from rassim.model.interfaces import Ledger, Retirer
+from rassim.model.interfaces import Retirer
+from rassim.model.ledger import RunLedger
 from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
 from rassim.model.outcomes import Context, EventKind
 from rassim.scenario import MemoryConfig, Owner, Scenario
 from rassim.sim.channel import Channel
 from rassim.sim.draws import Draws
+from rassim.sim.environment import Environment
 from rassim.sim.events import Timer
 from rassim.sim.units import NS_PER_H, parse_size
 
@@ -122,14 +122,14 @@ class MemoryNode:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         host: int,
         config: MemoryConfig,
         memory_map: MemoryMap,
         retire_logged_on_boot: bool,
         rng: Draws,
         horizon_ns: int,
-        ledger: Ledger,
+        ledger: RunLedger,
         reads: Channel[PoisonRead],
         retouches: Channel[Stage2Fault],
         scrubs: Channel[ScrubReport],

@@ -14,25 +14,23 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import simpy
 
 from rassim.model.dram import DramDevices
 from rassim.model.memory import MemoryNode
 from rassim.scenario import MemoryConfig, Owner, UeSource
 from rassim.sim.draws import Draws
+from rassim.sim.environment import Environment
+from rassim.sim.events import Waits
 from rassim.sim.units import NS_PER_H, GiB
-
-SourceProcess = Generator[simpy.Event, object, None]
 
 
 @dataclass
 class Setup:
     """What a source needs: the host's clock and memory, its config, named streams."""
 
-    env: simpy.Environment
+    env: Environment
     host: int
     memory: MemoryNode
     config: MemoryConfig
@@ -45,7 +43,7 @@ class Setup:
         return next(self.ue_ids)
 
 
-def direct_rate(setup: Setup) -> SourceProcess:
+def direct_rate(setup: Setup) -> Waits:
     """UEs at ``memory.ue_rate`` per GiB per hour over the whole host memory (Poisson);
     each is permanent with probability ``memory.p_permanent``."""
     env, memory, config = setup.env, setup.memory, setup.config
@@ -62,7 +60,7 @@ def direct_rate(setup: Setup) -> SourceProcess:
         memory.poison(setup.new_ue_id(), owner, vm, rng.random() < config.p_permanent, "rate")
 
 
-def dram_faults(setup: Setup) -> SourceProcess:
+def dram_faults(setup: Setup) -> Waits:
     """DRAM faults (``memory.faults``); one that ECC cannot correct poisons its pages,
     all of one owner."""
     env, memory = setup.env, setup.memory
@@ -85,7 +83,7 @@ def dram_faults(setup: Setup) -> SourceProcess:
             )
 
 
-def injections(setup: Setup) -> SourceProcess:
+def injections(setup: Setup) -> Waits:
     """EINJ: at each injection's time, poison one page of the given owner class."""
     env, memory = setup.env, setup.memory
     mine = [i for i in setup.config.injections if i.host == setup.host]
@@ -105,7 +103,7 @@ def injections(setup: Setup) -> SourceProcess:
 
 
 # The process of each memory.source value.
-SOURCES: dict[UeSource, Callable[[Setup], SourceProcess]] = {
+SOURCES: dict[UeSource, Callable[[Setup], Waits]] = {
     "ue_rate": direct_rate,
     "faults": dram_faults,
 }

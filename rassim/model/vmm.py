@@ -16,7 +16,9 @@ from rassim.model.interfaces import Ledger, Pages, Retirer
 from rassim.model.messages import ErrorEvent, GhesNotify, InjectedSea, KvmExit, ReadAck, Sigbus
 from rassim.model.outcomes import Outcome
 from rassim.scenario import AoAction, SeaExit, VmmConfig
-from rassim.sim.channel import Channel, Inbox
+from rassim.sim.channel import Channel, Inbox, Reader
+from rassim.sim.environment import Environment
+from rassim.sim.events import Waits
 
 _PAGE_MASK = ~0xFFF
 SeaExitStrategy = Callable[["Vmm", ErrorEvent, KvmRunArmSea], None]
@@ -45,7 +47,7 @@ class Vmm:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         config: VmmConfig,
         ledger: Ledger,
         pages: Pages,
@@ -74,7 +76,7 @@ class Vmm:
         self.retries: dict[int, tuple[int, int]] = {}  # inject_retry: GPA -> (retries, until)
         self.hangs: dict[int, simpy.Process] = {}  # by error id
 
-    def handle_vcpu(self):
+    def handle_vcpu(self) -> Reader[Sigbus | KvmExit | ReadAck]:
         """The vCPU thread: each SIGBUS, exit and Read Ack in turn."""
         while True:
             message = yield self.inbox.get()
@@ -156,7 +158,7 @@ class Vmm:
         re-takes the SEA forever, and the hung VM is declared lost after hang_detect."""
         self.hangs[error.error_id] = self.env.process(self._hang(error))
 
-    def _hang(self, error: ErrorEvent):
+    def _hang(self, error: ErrorEvent) -> Waits:
         try:
             yield self.env.timeout(self.hang_detect)
         except Interrupt:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import simpy
+from rassim.sim.environment import Environment
 
 
 @dataclass(slots=True)
@@ -31,7 +31,7 @@ class Workload:
     """The processes of one VM and the process-nanoseconds of work they lost."""
 
     def __init__(
-        self, env: simpy.Environment, processes: int, work_unit: int, restart: int, horizon: int
+        self, env: Environment, processes: int, work_unit: int, restart: int, horizon: int
     ) -> None:
         self.env = env
         self.work_unit = work_unit

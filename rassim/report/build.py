@@ -66,7 +66,7 @@ def build_report(
 def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] | None:
     """The two arms of a ``rassim compare --out`` directory, in the order compared."""
     meta = read_meta(results_dir)
-    if not written_by(meta, "compare") or len(found) != 2:
+    if meta is None or not written_by(meta, "compare") or len(found) != 2:
         return None
     if any(results.kind != "run" for results in found):
         return None

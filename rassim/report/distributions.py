@@ -7,6 +7,7 @@ events and VMs within one run share a host and a history, so they are not indepe
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,7 +132,7 @@ def blast_radius(results: Results) -> Figure:
             linewidth=0.9,
             gid=f"ci:blast_radius:{radius}",
         )
-    for x, point in zip(xs, points, strict=True):
+    for x, point in zip(xs.tolist(), points, strict=True):
         ues = int(table.loc[(point, RADII[0]), "ues"])
         axes.text(x, 101, f"n={ues:,}", ha="center", va="bottom", fontsize=7, color="#444")
     axes.set_xticks(xs, [labels[p] for p in points], fontsize=8)
@@ -287,7 +288,7 @@ def downtime(results: Results) -> Figure:
         tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
     axes.set_ylabel("VM downtime (minutes per VM-year)")
     style_axes(axes)
-    handles = [Patch(color=policy_colour(p), alpha=0.35) for p in policies(results)]
+    handles: list[Any] = [Patch(color=policy_colour(p), alpha=0.35) for p in policies(results)]
     names = [f"{p}: VMs' quartiles, whiskers 1.5 IQR" for p in policies(results)]
     if means is not None:
         handles.append(means)

@@ -58,5 +58,7 @@ def means_table(results: Results) -> pd.DataFrame:
 def _interval(row: pd.Series, name: str) -> str:
     """``estimate [low, high]`` in the metric's display unit, with one set of decimals."""
     scale = metric(name).scale
-    values = (row.get(f"{name}_{s}", math.nan) for s in ("mean", "ci_low", "ci_high"))
-    return interval_text(*(float(v) * scale for v in values))
+    mean, low, high = (
+        float(row.get(f"{name}_{s}", math.nan)) * scale for s in ("mean", "ci_low", "ci_high")
+    )
+    return interval_text(mean, low, high)

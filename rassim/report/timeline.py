@@ -86,7 +86,7 @@ def timeline(results: Results, run_id: int | None = None, error_id: int | None =
         axes.axhline(y[name], color="#E3E3E3", linewidth=6, zorder=0, solid_capstyle="butt")
     policy = None if error is None else error.get(POLICY_COLUMN)
     forward = policy_colour(policy)
-    for i, hop in path.iterrows():
+    for i, hop in enumerate(path.to_dict("records")):  # path is indexed 0, 1, ...
         source, destination = lane(hop["source"]), lane(hop["destination"])
         up = y[destination] > y[source]
         colour = "#888888" if up else forward

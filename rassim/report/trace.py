@@ -4,6 +4,7 @@ from a run directory's tables (like the rest of the report: no model, no SimPy).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,7 +19,7 @@ def _layer(component: str) -> str:
     return component.rsplit(".", 1)[-1]
 
 
-def _esr(value: object) -> str:
+def _esr(value: Any) -> str:
     return "-" if pd.isna(value) else f"{int(value):#010x} ({describe(int(value))})"
 
 
@@ -88,10 +89,12 @@ def format_trace(directory: str | Path, error_id: int, replication: int = 0) -> 
         f"{'time':>12}  {'hop':<16}  what",
     ]
     path = hops[(hops["replication"] == replication) & (hops["error_id"] == error_id)]
-    for hop in path.itertuples():
-        when = f"+{format_duration(int(hop.delivered_ns) - start, digits=4)}"
-        route = f"{_layer(hop.source)} -> {_layer(hop.destination)}"
-        for index, text in enumerate(_what(hop.kind, error, gpa)):
+    for delivered_ns, source, destination, kind in zip(
+        path["delivered_ns"], path["source"], path["destination"], path["kind"], strict=True
+    ):
+        when = f"+{format_duration(int(delivered_ns) - start, digits=4)}"
+        route = f"{_layer(source)} -> {_layer(destination)}"
+        for index, text in enumerate(_what(kind, error, gpa)):
             lines.append(
                 f"{when if index == 0 else '':>12}  {route if index == 0 else '':<16}  {text}"
             )

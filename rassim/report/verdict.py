@@ -89,7 +89,10 @@ def predicate(metric: Metric, gap: Interval, before: float, after: float) -> str
 
 def _estimate(results: Results, point: int, name: str) -> tuple[float, float, float]:
     row = results.aggregate.set_index("point_id").loc[point]
-    return tuple(float(row.get(f"{name}_{s}", math.nan)) for s in ("mean", "ci_low", "ci_high"))
+    mean, low, high = (
+        float(row.get(f"{name}_{s}", math.nan)) for s in ("mean", "ci_low", "ci_high")
+    )
+    return mean, low, high
 
 
 def _present(results: Results) -> list[str]:
@@ -183,8 +186,8 @@ def _policies(results: Results, names: list[str], labels: dict[int, str], out: V
             if name == "recovery_rate":
                 recovery_gaps.append(abs(gap.value))
             if math.isfinite(gap.low) and not gap.low <= 0 <= gap.high:
-                good = (gap.value > 0) == (metric.better == "higher")
-                better[name][0 if good else 1] += 1
+                improves = (gap.value > 0) == (metric.better == "higher")
+                better[name][0 if improves else 1] += 1
             else:
                 better[name][2] += 1
         rows.append(row)
@@ -322,6 +325,8 @@ def _rankings(results: Results, labels: dict[int, str], out: Verdict) -> None:
 def _per_ue(results: Results, point: int) -> tuple[float, float]:
     """Guest-context events and consumptions per consumed UE of one point."""
     tallies = results.point_tallies(point)
+    if tallies is None:
+        return math.nan, math.nan
     consumed = tallies["ues_consumed"].sum()
     if not consumed:
         return math.nan, math.nan

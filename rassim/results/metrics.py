@@ -337,8 +337,8 @@ def per_ue(errors: pd.DataFrame, ues: pd.DataFrame) -> pd.DataFrame:
     consumed = ues["consumptions"].to_numpy() > 0
     ids = ues["ue_id"].to_numpy()[consumed]
     radius = pd.Categorical(errors["blast_radius"], categories=RADII).codes
-    worst = pd.Series(radius).groupby(errors["ue_id"].to_numpy()).max()
-    worst = worst.reindex(ids, fill_value=0).to_numpy()
+    by_ue = pd.Series(radius).groupby(errors["ue_id"].to_numpy()).max()
+    worst = by_ue.reindex(ids, fill_value=0).to_numpy()
     consumption = (errors["kind"] == "consumption").to_numpy()
     order = np.lexsort(
         (
@@ -370,7 +370,7 @@ def host_tallies(
     of which every metric in :data:`METRICS` is a ratio."""
     hosts = pd.RangeIndex(exposure.hosts, name="host")
 
-    def per_host(values, host) -> np.ndarray:
+    def per_host(values, host) -> pd.Series:
         return pd.Series(values).groupby(np.asarray(host)).sum().reindex(hosts, fill_value=0)
 
     ue = per_ue(errors, ues)

@@ -138,7 +138,8 @@ def _top(study: Study, result: StudyOutcome) -> list[str] | None:
     if sobol is None or sobol.top is None or not result.stages:
         return None
     metrics = list(study.better) or list(study.metrics)
-    result.top = screen(result.stages[0].indices, metrics, sobol.top) or None
+    first = result.stages[0].indices
+    result.top = None if first is None else screen(first, metrics, sobol.top) or None
     return result.top
 
 
@@ -276,7 +277,7 @@ def _axes(table: pd.DataFrame) -> dict[str, list[str]]:
     """Per metric, the single parameters by rank (the ranked index of the stage)."""
     ranked = table[(table["index"] == table["method"].map(RANKED)) & table["rank"].notna()]
     ranked = ranked[ranked["parameter"] != OTHERS].sort_values("rank")
-    return {m: group["parameter"].tolist() for m, group in ranked.groupby("metric")}
+    return {str(m): group["parameter"].tolist() for m, group in ranked.groupby("metric")}
 
 
 def _meta(

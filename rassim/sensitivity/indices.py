@@ -103,7 +103,7 @@ def _members(design: Design) -> dict[str, list[str]]:
 def _ranks(values: dict[str, float]) -> dict[str, Any]:
     """1 for the largest value, ties sharing the best rank; NaN values get no rank."""
     ranks = pd.Series(values, dtype=np.float64).rank(ascending=False, method="min")
-    return {g: pd.NA if r != r else int(r) for g, r in ranks.items()}
+    return {str(g): pd.NA if r != r else int(r) for g, r in ranks.items()}
 
 
 def _morris(

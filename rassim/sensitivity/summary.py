@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -69,6 +70,7 @@ def format_verdict(verdict: pd.DataFrame, a: str, b: str, confidence: float) -> 
     """One line per metric: B's share of wins, ties and losses with their intervals."""
     level = f"{confidence:.0%}"
     lines = [f"verdict: {b} vs {a} over the sampled assumptions ({level} exact intervals)"]
+    row: Any  # a row of the verdict table (pandas types its fields as any scalar)
     for row in verdict.itertuples():
         if row.samples == 0:
             lines.append(f"  {row.metric}: undefined in every sample")

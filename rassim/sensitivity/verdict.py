@@ -79,7 +79,7 @@ def verdict_map(
             cell = cell if isinstance(cell, tuple) else (cell,)
             row: dict[str, Any] = {"metric": metric}
             for axis, key, code, (_, labels) in zip("xy", keys, cell, binned, strict=False):
-                low, high, label = labels[code]
+                low, high, label = labels[int(code)]  # type: ignore[call-overload]  # a bin index
                 row.update(
                     {axis: key, f"{axis}_bin": code, f"{axis}_low": low, f"{axis}_high": high}
                 )

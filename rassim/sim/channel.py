@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import numpy as np
-import simpy
 
 from rassim.sim.distributions import Distribution
+from rassim.sim.environment import Environment
 from rassim.sim.events import Receive, Timer
 from rassim.sim.streams import Streams
 
@@ -48,6 +48,9 @@ class Message(Protocol):
 
 
 M = TypeVar("M", bound=Message)
+Mc = TypeVar("Mc", bound=Message, contravariant=True)  # a channel of M takes any of M's kinds
+Where = Callable[[Any], bool]  # selects messages by their content
+Reader: TypeAlias = Generator[Receive, M, None]  # a process reading an Inbox[M] forever
 
 
 class HopLog:
@@ -72,7 +75,7 @@ class Inbox(Generic[M]):
 
     __slots__ = ("_arrived", "_waiting", "env", "name")
 
-    def __init__(self, env: simpy.Environment, name: str) -> None:
+    def __init__(self, env: Environment, name: str) -> None:
         self.env = env
         self.name = name
         self._waiting: Receive | None = None  # the reader's pending get()
@@ -87,7 +90,7 @@ class Inbox(Generic[M]):
         receive = self._waiting = Receive(self.env)
         return receive
 
-    def cancel(self, where: Callable[[M], bool]) -> None:
+    def cancel(self, where: Where) -> None:
         """Drop the delivered messages ``where`` selects that the reader has not taken."""
         if self._arrived:
             self._arrived = deque(r for r in self._arrived if not where(r.value))
@@ -96,7 +99,7 @@ class Inbox(Generic[M]):
         return f"Inbox({self.name})"
 
 
-class Channel(Generic[M]):
+class Channel(Generic[Mc]):
     """A one-way link into ``inbox`` with a latency distribution."""
 
     __slots__ = (
@@ -114,11 +117,11 @@ class Channel(Generic[M]):
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         source: str,
         destination: str,
         latency: Distribution,
-        inbox: Inbox[M],
+        inbox: Inbox[Any],
         rng: Callable[[], np.random.Generator],
         log: HopLog,
     ) -> None:
@@ -131,7 +134,7 @@ class Channel(Generic[M]):
         self._draw: Callable[[], int] = self._first_draw
         self._log = log.rows if log.enabled else None
         self._link = log.add_link(source, destination) if log.enabled else -1
-        self._in_flight: set[Timer] = set()
+        self._in_flight: set[Timer[Any]] = set()
 
     def _first_draw(self) -> int:
         constant = self.latency.constant_ns
@@ -141,7 +144,7 @@ class Channel(Generic[M]):
             self._draw = itertools.repeat(constant).__next__
         return self._draw()
 
-    def send(self, message: M) -> None:
+    def send(self, message: Mc) -> None:
         """Deliver ``message`` to the inbox after one latency draw."""
         delay = self._draw()
         if self._log is not None:
@@ -149,7 +152,7 @@ class Channel(Generic[M]):
             self._log.append((message.error.error_id, self._link, message.kind, now, now + delay))
         self._in_flight.add(Timer(self._env, delay, message, self._arrive))
 
-    def _arrive(self, delivery: Timer) -> None:
+    def _arrive(self, delivery: Timer[Any]) -> None:
         self._in_flight.discard(delivery)
         inbox = self._inbox
         receive = inbox._waiting
@@ -159,7 +162,7 @@ class Channel(Generic[M]):
             inbox._waiting = None
             receive.deliver(delivery.value)
 
-    def cancel(self, where: Callable[[M], bool] | None = None) -> None:
+    def cancel(self, where: Where | None = None) -> None:
         """Cancel the messages in flight (those ``where`` selects): they never arrive."""
         if not self._in_flight:
             return
@@ -177,7 +180,7 @@ class Network:
     from the stream named after its ends (and ``label``, telling apart two links between
     the same ends)."""
 
-    def __init__(self, env: simpy.Environment, streams: Streams, log: HopLog) -> None:
+    def __init__(self, env: Environment, streams: Streams, log: HopLog) -> None:
         self.env = env
         self.streams = streams
         self.log = log

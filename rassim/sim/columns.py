@@ -37,7 +37,8 @@ def nullable_flags(values: Sequence[bool | None]) -> pd.arrays.BooleanArray:
 
 def strings(values: Sequence[str]) -> pd.api.extensions.ExtensionArray:
     """A ``str`` column (enum members of a ``StrEnum`` count as their values)."""
-    return pd.array(pa.array(values, type=pa.string()), dtype="str")
+    # pandas takes the pyarrow array as it is; pandas-stubs do not list that overload.
+    return pd.array(pa.array(values, type=pa.string()), dtype="str")  # type: ignore[call-overload]
 
 
 def _filled(array: pa.Array, fill: object) -> np.ndarray:

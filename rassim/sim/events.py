@@ -14,16 +14,18 @@ nothing else of SimPy's is touched but its public API (``Environment.schedule``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, Generic, TypeVar
 
 import simpy
 from simpy.events import NORMAL, Event
 
+T = TypeVar("T")
 Callback = Callable[[Any], None]
+Waits = Generator[Event, Any, None]  # a process that waits on timeouts and events
 
 
-class Timer(Event):
+class Timer(Event, Generic[T]):
     """Processed ``delay`` after creation with ``value``, calling ``callback`` with itself;
     :meth:`cancel` before then and nothing happens.
 
@@ -46,6 +48,11 @@ class Timer(Event):
         self._ok = True
         env.schedule(self, NORMAL, delay)
 
+    @property
+    def value(self) -> T:
+        """What it was made with."""
+        return self._value  # type: ignore[no-any-return]
+
     def cancel(self) -> None:
         """This wait no longer matters (a no-op once processed)."""
         if self.callbacks:
@@ -59,7 +66,7 @@ class Receive(Event):
         self.env = env
         self.callbacks = []
 
-    def deliver(self, message: Any) -> None:
+    def deliver(self, message: object) -> None:
         """Succeed with ``message`` and resume the waiting process now.
 
         This runs inside the processing of the delivery that carries ``message``, at the
@@ -74,7 +81,7 @@ class Receive(Event):
             callback(self)
 
     @classmethod
-    def delivered(cls, env: simpy.Environment, message: Any) -> Receive:
+    def delivered(cls, env: simpy.Environment, message: object) -> Receive:
         """An already processed receive: a process that yields it continues at once."""
         receive = cls(env)
         receive.deliver(message)

@@ -20,7 +20,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -188,7 +188,7 @@ def _bar(experiment: Experiment, done: int, enabled: bool):
     )
 
 
-def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Iterator[Record]:
+def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Generator[Record, None, None]:
     """Results in completion order; one worker runs in this process (no pool)."""
     if workers == 1:
         for task in tasks:
@@ -223,7 +223,7 @@ def check_scheduler(address: str) -> None:
 
 def _distributed(
     tasks: list[Record], address: str, evaluate: Evaluate
-) -> tuple[Iterator[Record], int]:
+) -> tuple[Generator[Record, None, None], int]:
     """Submit every run to the Dask cluster at ``address``; results as they complete."""
     try:
         from distributed import Client
@@ -239,7 +239,7 @@ def _distributed(
     return _collect(client, tasks, evaluate), workers
 
 
-def _collect(client, tasks: list[Record], evaluate: Evaluate) -> Iterator[Record]:
+def _collect(client, tasks: list[Record], evaluate: Evaluate) -> Generator[Record, None, None]:
     from distributed import as_completed
 
     pending = {client.submit(run_task, task, evaluate, pure=False): task for task in tasks}

@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,7 @@ def kept_table(
         if records[run.run_id]["status"] != "ok":
             continue
         frame = read(run)
-        front = {"run_id": run.run_id, "point_id": run.point.point_id}
+        front: dict[str, Any] = {"run_id": run.run_id, "point_id": run.point.point_id}
         front["replication"] = run.replication
         for column in factors.columns:
             front[column] = factors.at[run.point.point_id, column]
@@ -161,7 +162,7 @@ def kept_table(
     return pd.concat(nonempty, ignore_index=True)
 
 
-def write_final(out: Path, files: dict[str, Callable[[Path], None]]) -> None:
+def write_final(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
     """Write every final file to a hidden stage in ``out``, then rename them all into place
     (Ctrl-C held meanwhile); kept tables no longer asked for are removed."""
     stage = out / f".final-{os.getpid()}"
@@ -181,15 +182,27 @@ def write_final(out: Path, files: dict[str, Callable[[Path], None]]) -> None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _write_kept(
+    experiment: Experiment,
+    table: str,
+    read: Callable[[Run, str], pd.DataFrame],
+    records: dict[int, dict[str, Any]],
+    path: Path,
+) -> None:
+    kept_table(experiment, table, lambda run: read(run, table), records).to_parquet(
+        path, index=False
+    )
+
+
 def final_files(
     experiment: Experiment,
     records: dict[int, dict[str, Any]],
     read: Callable[[Run, str], pd.DataFrame],
     meta: dict[str, Any],
-) -> dict[str, Callable[[Path], None]]:
+) -> dict[str, Callable[[Path], object]]:
     """Name -> writer of every final file; ``meta.json`` is renamed into place last."""
     runs = runs_table(experiment, records)
-    files: dict[str, Callable[[Path], None]] = {
+    files: dict[str, Callable[[Path], object]] = {
         "runs.parquet": lambda p: runs.to_parquet(p, index=False),
         "aggregate.parquet": lambda p: aggregate_table(experiment, records).to_parquet(
             p, index=False
@@ -197,9 +210,7 @@ def final_files(
         "tallies.parquet": lambda p: tallies_table(experiment, records).to_parquet(p, index=False),
     }
     for table in experiment.keep:
-        files[f"{table}.parquet"] = lambda p, t=table: kept_table(
-            experiment, t, lambda run: read(run, t), records
-        ).to_parquet(p, index=False)
+        files[f"{table}.parquet"] = partial(_write_kept, experiment, table, read, records)
     files["experiment.toml"] = lambda p: p.write_bytes(experiment.text)
     files["base_scenario.toml"] = lambda p: p.write_text(dump_scenario(experiment.base))
     files["meta.json"] = lambda p: p.write_text(json.dumps(meta, indent=2) + "\n")

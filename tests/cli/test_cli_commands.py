@@ -1,8 +1,6 @@
 """The command line as a user meets it: run, compare, validate, trace, presets, bad input."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,10 +19,19 @@ SMALL = [
 ]
 
 
-def _rassim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rassim", *args], capture_output=True, text=True, check=False
-    )
+@pytest.fixture
+def rassim_cli(capsys: pytest.CaptureFixture[str]):
+    """``rassim ARGS`` in this process: its exit status and what it printed on stderr (an
+    exception other than the exit itself fails the test, traceback and all)."""
+
+    def run(*args: str) -> tuple[int, str]:
+        try:
+            status = main(list(args))
+        except SystemExit as exit_:
+            status = exit_.code if isinstance(exit_.code, int) else 1
+        return status, capsys.readouterr().err
+
+    return run
 
 
 def test_presets_lists_every_preset_with_its_seed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -207,25 +214,27 @@ def test_compare_says_when_error_rates_are_accelerated(
         (["trace", "nowhere", "0"], "not a rassim run directory"),
     ],
 )
-def test_user_errors_exit_2_with_one_clear_line(args: list[str], message: str) -> None:
-    result = _rassim(*args)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_user_errors_exit_2_with_one_clear_line(args: list[str], message: str, rassim_cli) -> None:
+    status, stderr = rassim_cli(*args)
+    assert status == 2
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("option", ["-r", "-j"])
-def test_bad_replications_or_workers_is_an_argument_error(option: str) -> None:
-    result = _rassim("run", "--preset", "qemu-ras", option, "0")
-    assert result.returncode == 2 and "must be at least 1" in result.stderr
+def test_bad_replications_or_workers_is_an_argument_error(option: str, rassim_cli) -> None:
+    status, stderr = rassim_cli("run", "--preset", "qemu-ras", option, "0")
+    assert status == 2 and "must be at least 1" in stderr
 
 
-def test_unwritable_output_keeps_nothing_half_written(tmp_path: Path) -> None:
+def test_unwritable_output_keeps_nothing_half_written(tmp_path: Path, rassim_cli) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = _rassim("run", "--preset", "qemu-ras", *SMALL, "--out", str(blocker / "out"))
-    assert result.returncode == 2 and "cannot write" in result.stderr
+    status, stderr = rassim_cli(
+        "run", "--preset", "qemu-ras", *SMALL, "--out", str(blocker / "out")
+    )
+    assert status == 2 and "cannot write" in stderr
     assert blocker.read_text() == "not a directory"
 
 

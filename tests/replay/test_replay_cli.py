@@ -103,18 +103,15 @@ def test_fit_bad_options(fleet_dir: Path, tmp_path: Path, capsys, extra, expecte
     assert not out.exists()
 
 
-def test_a_corrupt_database_is_one_line_on_stderr(fleet_dir: Path, tmp_path: Path) -> None:
+def test_a_corrupt_database_is_one_line_on_stderr(
+    fleet_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = fleet_dir / "host01.db"
     bad.write_bytes(bad.read_bytes()[:100] + b"\x00" * 5000)
-    done = subprocess.run(
-        [sys.executable, "-m", "rassim", "fit", str(fleet_dir), "--out", str(tmp_path / "x.toml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.startswith("rassim: error: ") and done.stderr.count("\n") == 1
-    assert "host01.db" in done.stderr and "Traceback" not in done.stderr
+    assert main(["fit", str(fleet_dir), "--out", str(tmp_path / "x.toml")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("rassim: error: ") and err.count("\n") == 1
+    assert "host01.db" in err and "Traceback" not in err
 
 
 def test_the_example_log_is_what_its_script_makes(tmp_path: Path, capsys) -> None:
