@@ -166,6 +166,15 @@ class PlatformConfig(Section):
     host_panic_on_oops: bool = Field(
         True, description="a host-kernel consumption panics the host (else the task dies)"
     )
+    stage2_fwb: bool = Field(
+        True,
+        description="CPUs implement FEAT_S2FWB: a guest reset keeps the VM's stage-2 tables "
+        "(without it KVM_ARM_VCPU_INIT runs stage2_unmap_vm(), which frees them)",
+        json_schema_extra={
+            "source": "assumption: Armv8.4+ server cores (Neoverse V1/N2/V2) have FEAT_S2FWB, "
+            "Armv8.2 ones (Neoverse N1, Kunpeng 920) do not; kvm_arch_vcpu_ioctl_vcpu_init()"
+        },
+    )
 
 
 ACCESS_SOURCE = (

@@ -89,9 +89,7 @@ class Cpu:
         s1ptw = (
             context is Context.HOST_STAGE2_WALK and self.rng.random() < self.s2_walk_for_s1_share
         )
-        esr = data_abort(
-            lower=context is not Context.HOST_KERNEL, fnv=fnv, s1ptw=s1ptw, ttw_level=level
-        )
+        esr = data_abort(lower=not context.in_host_kernel, fnv=fnv, s1ptw=s1ptw, ttw_level=level)
         self.ledger.syndrome(error, True, esr)
         self.to_el2.send(ExternalAbort(error, esr, far))
 

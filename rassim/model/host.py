@@ -123,6 +123,7 @@ class Host:
             s.memory,
             memory_map,
             s.platform.retire_logged_on_boot,
+            s.platform.stage2_fwb,
             streams.draws(mem),
             horizon_ns,
             ledger,
@@ -236,7 +237,7 @@ class Host:
             link.cancel(lambda message: message.error.vm == vm)
         for inbox in self.inboxes:
             inbox.cancel(lambda message: message.error.vm == vm)
-        self.memory.vm_stopped(vm)
+        self.memory.vm_stopped(vm, vmm_dies)
         if planned:
             machine.restarts += 1
         else:

@@ -99,7 +99,7 @@ class Hypervisor:
                 continue
             if record:
                 self.pages.log(error.ue_id)
-            if error.context is Context.HOST_KERNEL:
+            if error.context.in_host_kernel:
                 self._host_kernel_sea(error)
             elif error.context is Context.VMM:
                 self._host_user_sea(error, claimed=record)
@@ -154,7 +154,7 @@ class Hypervisor:
     def _claimed_guest_sea(self, error: ErrorEvent) -> None:
         """ghes_do_proc() -> memory_failure(pfn, MF_ACTION_REQUIRED) as task work on the vCPU
         thread; memory_failure_cb() sends a plain SIGBUS when it does not return 0."""
-        result = self.memory_failure(error.owner)
+        result = self.memory_failure(error)
         if result is MfResult.MF_RECOVERED:
             self.pages.retire(error.ue_id, Retirer.HOST)
             code: SigbusCode | None = SigbusCode.BUS_MCEERR_AR
@@ -163,19 +163,29 @@ class Hypervisor:
             code = None
         self.sigbus[error.vm].send(Sigbus(error, code, True, self.lsb))  # type: ignore[index]
 
-    def memory_failure(self, owner: Owner) -> MfResult:
+    def memory_failure(self, error: ErrorEvent) -> MfResult:
         """mm/memory-failure.c: kernel pages (stage-2 tables) fail get_hwpoison_page() and
-        end MF_IGNORED; user pages (guest RAM, VMM memory) are unmapped, MF_RECOVERED."""
+        end MF_IGNORED, with PG_hwpoison left set by the TestSetPageHWPoison() before it;
+        user pages (guest RAM, VMM memory) are unmapped, MF_RECOVERED."""
+        owner = error.owner
         if owner in (Owner.HOST_KERNEL, Owner.HOST_STAGE2):
+            self.pages.mark_hwpoison(error.ue_id)
             return MfResult.MF_IGNORED
         if owner.in_guest_ram and self.rng.random() < self.p_mf_failed:
             return MfResult.MF_FAILED
         return MfResult.MF_RECOVERED
 
     def _host_kernel_sea(self, error: ErrorEvent) -> None:
-        """do_sea() in kernel mode: APEI is consulted only for user mode; die() follows."""
+        """do_sea() in kernel mode: APEI is consulted only for user mode; die() follows.
+        A task killed while freeing a VM's stage-2 tables never finishes the walk (an
+        exiting VMM is parked: "Fixing recursive fault but reboot is needed!"), so the
+        poisoned table page is never freed."""
         if self.panic_on_oops:
             self.ledger.panic_host(error, "die(): host kernel consumed poison")
+        elif error.context is Context.HOST_STAGE2_FREE:
+            detail = "die(): the task freeing the stage-2 tables killed, the page leaked"
+            self.ledger.resolve(error, Outcome.PROCESS_KILLED, detail)
+            self.pages.retire(error.ue_id, Retirer.LEAK)
         else:
             self.ledger.resolve(error, Outcome.PROCESS_KILLED, "die(): current host task killed")
             self.pages.rearm(error.ue_id)
@@ -234,7 +244,7 @@ class Hypervisor:
             report = yield self.deferred.get()
             error = report.error
             self.pages.log(error.ue_id)
-            result = self.memory_failure(error.owner)
+            result = self.memory_failure(error)
             if result is not MfResult.MF_RECOVERED:
                 self.ledger.resolve(error, Outcome.RECOVERED, f"memory_failure(): {result.name}")
                 self.pages.leave_reported(error.ue_id)

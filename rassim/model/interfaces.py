@@ -54,19 +54,25 @@ class Retirer(StrEnum):
     HOST = "host"  # host memory_failure(): the host page is hwpoisoned
     VMM = "vmm"  # the VMM unmapped the GPA from stage 2
     GUEST = "guest"  # the guest's memory_failure() retired the GPA
+    LEAK = "leak"  # the host task freeing it died half way: it is never freed
 
 
 class Pages(Protocol):
     """A layer's access to poisoned pages (owned by the memory node)."""
 
     def rearm(self, ue_id: int) -> None:
-        """The page stays poisoned and in use: its next touch or scrub is scheduled."""
+        """The reader survived and the page stays poisoned and in use: its next touch or
+        scrub is scheduled (a page KVM's walk was freeing goes on to the free pool)."""
 
     def retire(self, ue_id: int, by: Retirer) -> None:
         """``by`` took the page out of use."""
 
     def reuse_gpa(self, ue_id: int) -> None:
         """The guest freed the GPA (its process died) and will allocate it again."""
+
+    def mark_hwpoison(self, ue_id: int) -> None:
+        """memory_failure() set PG_hwpoison but could not isolate the page (a kernel page):
+        it stays in use, and is never returned to the free pool."""
 
     def log(self, ue_id: int) -> None:
         """The host holds a record of the error (a CPER, or the panic it caused)."""

@@ -15,6 +15,11 @@ reused (:meth:`~MemoryNode.reuse_gpa`). A page rewritten on reuse is cleared if 
 fault was transient; a permanent one poisons the page again for its next owner. While a
 page's VM or host is down nothing happens to it (its clock is cancelled), and the boot
 starts its race again.
+
+A VM's stage-2 table pages leave with it: KVM frees them when the VM is torn down (its
+VMM process exits) and, on CPUs without FEAT_S2FWB, when the guest resets. The freeing
+walk reads every descriptor, so a still-poisoned table page is consumed by the host
+kernel then (:meth:`MemoryNode.vm_stopped`).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Ue:
     vmm_unmapped: bool = False  # the VMM removed the GPA from stage 2
     guest_poisoned: bool = False  # the guest's memory_failure() retired the GPA
     detached: bool = False  # nobody can reach the page any more (replaced on VM reset)
+    pg_hwpoison: bool = False  # memory_failure() flagged it but could not isolate it
+    freeing: bool = False  # KVM's walk freeing the VM's stage-2 tables is reading it
     cleared: bool = False
     scrub_reported: bool = False
     logged: bool = False  # the host holds a record of it (CPER, or the panic it caused)
@@ -127,6 +134,7 @@ class MemoryNode:
         config: MemoryConfig,
         memory_map: MemoryMap,
         retire_logged_on_boot: bool,
+        stage2_fwb: bool,
         rng: Draws,
         horizon_ns: int,
         ledger: RunLedger,
@@ -144,6 +152,7 @@ class MemoryNode:
         self.retouches = retouches
         self.scrubs = scrubs
         self.retire_logged_on_boot = retire_logged_on_boot
+        self.stage2_fwb = stage2_fwb
         self.scrub_period = config.scrub_period
         self.access = config.access
         # Mean time between an owner's reads of one page (None: never read).
@@ -299,7 +308,17 @@ class MemoryNode:
 
     # -- what the layers do to a page (rassim.model.interfaces.Pages) ------------------------
     def rearm(self, ue_id: int) -> None:
-        self._arm(self.pages[ue_id])
+        ue = self.pages[ue_id]
+        if not ue.freeing:
+            self._arm(ue)
+            return
+        # The freeing walk went on: free_pages_prepare() keeps a PG_hwpoison page out of
+        # the buddy allocator; any other returns to the free pool for its next owner.
+        ue.freeing = False
+        if ue.pg_hwpoison:
+            self.retire(ue_id, Retirer.HOST)
+        else:
+            self._release(ue, within_vm=False)
 
     def retire(self, ue_id: int, by: Retirer) -> None:
         ue = self.pages[ue_id]
@@ -307,9 +326,15 @@ class MemoryNode:
             ue.host_poisoned = True
         elif by is Retirer.VMM:
             ue.vmm_unmapped = True
-        else:
+        elif by is Retirer.GUEST:
             ue.guest_poisoned = True
+        else:
+            ue.freeing = False
+            ue.detached = True
         self._arm(ue)
+
+    def mark_hwpoison(self, ue_id: int) -> None:
+        self.pages[ue_id].pg_hwpoison = True
 
     def reuse_gpa(self, ue_id: int) -> None:
         """The guest frees the GPA and uses it again: a rewrite if it still maps the
@@ -352,11 +377,43 @@ class MemoryNode:
         self._arm(ue)
 
     # -- VMs and the host going down and coming back -----------------------------------------
-    def vm_stopped(self, vm: int) -> None:
-        """The VM stopped: its pages' races no longer matter."""
+    def vm_stopped(self, vm: int, vmm_dies: bool) -> None:
+        """The VM stopped: its pages' races no longer matter. KVM frees its stage-2 tables
+        if its VMM process exits (kvm_destroy_vm() -> kvm_pgtable_stage2_destroy()) or, on
+        a CPU without FEAT_S2FWB, as the guest resets (kvm_arch_vcpu_ioctl_vcpu_init() ->
+        stage2_unmap_vm())."""
         self.vms_down.add(vm)
-        for ue in self.by_vm.get(vm, {}).values():
+        pages = list(self.by_vm.get(vm, {}).values())
+        for ue in pages:
             self._stop_clock(ue)
+        if vmm_dies or not self.stage2_fwb:
+            walk = "kvm_pgtable_stage2_destroy()" if vmm_dies else "stage2_unmap_vm()"
+            for ue in pages:
+                if ue.owner is Owner.HOST_STAGE2 and not (ue.detached or ue.cleared):
+                    self._free_stage2_page(ue, walk)
+
+    def _free_stage2_page(self, ue: Ue, walk: str) -> None:
+        """The freeing walk (stage2_free_walker / stage2_unmap_walker) reads every
+        descriptor of every table page, so the host kernel consumes the poisoned line:
+        the hypervisor decides what follows (die(): the page is leaked, or the host
+        panics), and the page is freed only if the walk goes on (:meth:`rearm`)."""
+        ue.freeing = True
+        ue.consumptions += 1
+        ue.events += 1
+        error = self.ledger.open_event(
+            EventKind.CONSUMPTION,
+            ue.ue_id,
+            self.host,
+            None,
+            None,
+            ue.owner,
+            None,
+            Context.HOST_STAGE2_FREE,
+            1,
+            self.env.now,
+        )
+        self.ledger.step(error, walk)
+        self.reads.send(PoisonRead(error))
 
     def host_stopped(self) -> None:
         """The host stopped: no page's race matters."""
@@ -372,11 +429,13 @@ class MemoryNode:
         """
         self.vms_down.discard(vm)
         for ue in list(self.by_vm.get(vm, {}).values()):
-            if ue.detached:
+            if ue.detached or ue.freeing:
                 continue
             retired = ue.host_poisoned or ue.vmm_unmapped
-            if not ue.owner.in_guest_ram and not vmm_restarted:
-                self._arm(ue)  # VMM memory and stage 2 survive a guest reboot
+            if ue.owner is Owner.HOST_STAGE2 or (not ue.owner.in_guest_ram and not vmm_restarted):
+                # VMM memory survives a guest reboot; stage-2 tables still in the VM's
+                # index were kept (FEAT_S2FWB) or newly allocated to it
+                self._arm(ue)
             elif (ue.owner.in_guest_ram and ue.gpa in vmm_known) or (retired and vmm_restarted):
                 ue.detached = True  # the VMM mapped fresh memory at this GPA
             elif retired:
@@ -393,6 +452,7 @@ class MemoryNode:
         self.vms_down.clear()
         for ue in list(self.pages.values()):
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
+            ue.pg_hwpoison = ue.freeing = False
             if ue.logged and self.retire_logged_on_boot:
                 # Retired at every boot from now on: the page leaves the index for good.
                 ue.host_poisoned = ue.detached = True

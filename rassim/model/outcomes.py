@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 _GUEST_CONTEXTS = ("guest_user", "guest_kernel", "guest_stage1_walk", "host_stage2_walk")
+_HOST_KERNEL_CONTEXTS = ("host_kernel", "host_stage2_free")
 
 
 class Context(StrEnum):
@@ -20,12 +21,15 @@ class Context(StrEnum):
     HOST_STAGE2_WALK = "host_stage2_walk"
     VMM = "vmm"
     HOST_KERNEL = "host_kernel"
+    HOST_STAGE2_FREE = "host_stage2_free"  # KVM's walk freeing a VM's stage-2 tables
     SCRUBBER = "scrubber"
 
     in_guest: bool  # a plain attribute: the ledger asks it for every event
+    in_host_kernel: bool  # the host kernel itself read it (EL2): die() on an SEA
 
     def __init__(self, value: str) -> None:
         self.in_guest = value in _GUEST_CONTEXTS
+        self.in_host_kernel = value in _HOST_KERNEL_CONTEXTS
 
 
 class EventKind(StrEnum):

@@ -247,30 +247,26 @@ def test_serror_fallback_unclaimed_sea_always_crashes_vm(firmware: dict) -> None
 # flags = 0 (no GPA for a walk FSC), the VMM injects a plain DFSC 0x10 SEA and the guest
 # treats it as an abort at the data VA: EL0 -> BUS_OBJERR, EL1 -> die() (panic with q).
 S2_K, S2_Q = 0.3, 0.5
-S2_WALKS = {
-    "inject-s0.8": ("inject", 0.8),
-    "inject-s0.08": ("inject", 0.08),
-    "unhandled-s0.5": ("unhandled", 0.5),
-}
 
 
-@pytest.mark.parametrize(("sea_exit", "s"), S2_WALKS.values(), ids=S2_WALKS.keys())
-def test_exit_to_user_stage2_walk_sea_splits_on_s1ptw(sea_exit: str, s: float) -> None:
-    """P(exit to VMM) = 1 - s, never with a GPA; inject: P(vm_crashed) = s + (1 - s) k q,
-    P(process_killed) = (1 - s)(1 - k q); unhandled: every event crashes the VM, a share s
-    through kvm_inject_serror() and 1 - s after the hang. n = 1000: tolerance <= 0.072."""
-    n = 1000
-    scenario = einj_scenario(
-        n,
+def stage2_walk_scenario(sea_exit: str, s: float, hosts: int = 1, **sections: dict) -> Scenario:
+    return einj_scenario(
+        1000,
         owners=("host_stage2",),
         p_kernel=S2_K,
-        vms=4,
+        hosts=hosts,
+        vms=4 if hosts == 1 else 20,
+        one_per_vm=hosts > 1,
         cpu={"s2_walk_for_s1_share": s},
         hypervisor={"policy": "exit_to_user"},
         vmm={"sea_exit": sea_exit},
         guest={"panic_on_oops": False, "p_interrupt": S2_Q},
+        **sections,
     )
-    errors = _run_einj(scenario, seed=103)
+
+
+def assert_s1ptw_split(errors: pd.DataFrame, s: float) -> pd.DataFrame:
+    """P(exit to VMM) = 1 - s exactly when S1PTW is clear, never with a GPA; the exits."""
     assert (errors["context"] == "host_stage2_walk").all()
     s1ptw = errors["esr"].astype(int) & ESR_ELx_S1PTW != 0
     assert (s1ptw == ~errors["exit_to_vmm"]).all()
@@ -278,15 +274,40 @@ def test_exit_to_user_stage2_walk_sea_splits_on_s1ptw(sea_exit: str, s: float) -
     exits = errors[errors["exit_to_vmm"]]
     assert (exits["arm_sea_flags"] == 0).all() and (exits["arm_sea_gpa"] == 0).all()
     assert (exits["arm_sea_gva"] != 0).all()  # p_fnv = 0: FAR valid
-    if sea_exit == "unhandled":
-        assert_shares(errors["outcome"], {"vm_crashed": 1.0}, "outcome")
-        hung = errors["detail"] == "VM hung: SEA exit re-entered"
-        assert (hung == errors["exit_to_vmm"]).all()
-        return
+    return exits
+
+
+@pytest.mark.parametrize("s", [0.8, 0.08])
+def test_exit_to_user_stage2_walk_sea_splits_on_s1ptw(s: float) -> None:
+    """inject: P(vm_crashed) = s + (1 - s) k q, P(process_killed) = (1 - s)(1 - k q); the
+    guest gets DFSC 0x10 without a CPER. n = 1000: tolerance <= 0.072."""
+    errors = _run_einj(stage2_walk_scenario("inject", s), seed=103)
+    exits = assert_s1ptw_split(errors, s)
     crash = s + (1 - s) * S2_K * S2_Q
     assert_shares(errors["outcome"], {"vm_crashed": crash, "process_killed": 1 - crash}, "outcome")
     assert (exits["guest_esr"].astype(int) & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT).all()
     assert not errors["guest_cper"].any()
+
+
+def test_exit_to_user_unhandled_stage2_walk_sea_hangs_the_vm() -> None:
+    """unhandled, s = 1/2: every first walk crashes the VM, a share s through
+    kvm_inject_serror() and 1 - s after the hang; a hang kills the VMM, whose teardown
+    walk then reads the table page (test_stage2_tables.py): one host-kernel event more for
+    each hung VM, and none for the others (their guest reset keeps the tables: FWB). One
+    UE per VM: a teardown reads every poisoned table page of its VM."""
+    s = 0.5
+    scenario = stage2_walk_scenario(
+        "unhandled", s, hosts=50, platform={"host_panic_on_oops": False}
+    )
+    errors = simulate(scenario, seed=104).errors
+    walks = errors[errors["context"] == "host_stage2_walk"]
+    assert walks["ue_id"].is_unique and len(walks) == len(scenario.memory.injections)
+    exits = assert_s1ptw_split(walks, s)
+    assert_shares(walks["outcome"], {"vm_crashed": 1.0}, "outcome")
+    assert (exits["detail"] == "VM hung: SEA exit re-entered").all()
+    teardowns = errors[errors["context"] == "host_stage2_free"]
+    assert len(teardowns) + len(walks) == len(errors)
+    assert sorted(teardowns["ue_id"]) == sorted(exits["ue_id"])
 
 
 # -- 2. exit_to_user + inject, kernel-first: the EL split ------------------------------------
