@@ -88,6 +88,7 @@ Ecc = Literal["secded", "chipkill"]  # rassim.model.dram.ECC
 Policy = Literal["serror_fallback", "exit_to_user"]  # Hypervisor.UNCLAIMED_SEA
 SeaExit = Literal["unhandled", "inject", "inject_cper", "inject_retry"]  # Vmm.SEA_EXIT
 AoAction = Literal["ignore", "notify"]  # Vmm.AO_ACTION
+ReadAckMode = Literal["abort", "retry_force"]  # Vmm.READ_ACK
 
 Aet = Literal["UC", "UEU", "UEO", "UER", "CE"]  # SError severities (ESR AET)
 DEFAULT_AET: dict[Aet, float] = {"UER": 0.6, "UEU": 0.2, "UEO": 0.1, "UC": 0.1}
@@ -533,6 +534,18 @@ class VmmConfig(Section):
         "10min",
         description="inject_retry: an exit of the same GPA this soon after the last is a retry",
     )
+    read_ack: ReadAckMode = Field(
+        "abort",
+        description="a record is due while the guest has not acknowledged the last (Read Ack "
+        "0): abort (merged QEMU: the VM is lost; exit(1) in 2026 upstream), or retry_force "
+        "(posted v20 series: wait read_ack_wait, force Read Ack to 1, drop this notification; "
+        "the guest faults again and that record is written)",
+    )
+    read_ack_wait: Duration = Field(
+        "300ms",
+        description="read_ack = retry_force: the vCPU's wait before forcing Read Ack (v20: 3 "
+        "retries 100 ms apart)",
+    )
 
 
 class GuestConfig(Section):
@@ -567,6 +580,22 @@ class GuestConfig(Section):
         json_schema_extra={"source": "assumption: work counted in process-seconds"},
     )
     ack: Latency = Field("50us", description="GHES record processed to Read Ack")
+    copy_mc: bool = Field(
+        False,
+        description="machine-check-safe kernel copies (arm64 ARCH_HAS_COPY_MC, posted, not "
+        "merged): do_sea() claims every SEA through APEI, acknowledging its record, and a "
+        "kernel read inside a copy routine fails the copy instead of die()",
+    )
+    p_copy_mc: Probability = Field(
+        0.5,
+        description="with copy_mc: share of kernel-mode reads of guest data, outside interrupt "
+        "context, made inside a copy with an exception fixup (uaccess, COW, copy_mc_*)",
+        json_schema_extra={
+            "source": '"arm64: add ARCH_HAS_COPY_MC support" v13 cover letter (Tong Tiangen, '
+            "2024-12-09): COW and page-cache read (uaccess) make 'more than 50%' of kernel-mode "
+            "memory errors in one Huawei storage product; otherwise an assumption"
+        },
+    )
     memory_map: dict[Owner, float] = Field(
         default_factory=lambda: dict(DEFAULT_GUEST_MAP),
         description="shares of guest RAM by owner class",

@@ -12,7 +12,7 @@ from rassim.model.messages import (
     ReadAck,
     VirtualSError,
 )
-from rassim.model.outcomes import Outcome
+from rassim.model.outcomes import Context, Outcome
 from rassim.scenario import GuestConfig, Owner
 from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
@@ -47,6 +47,8 @@ class GuestKernel:
         self.oops_limit = config.oops_limit
         self.p_interrupt = config.p_interrupt
         self.p_handles_sigbus = config.p_handles_sigbus
+        self.copy_mc = config.copy_mc
+        self.p_copy_mc = config.p_copy_mc
         self.oopses = 0  # since boot
 
     def take_exceptions(self) -> Reader[InjectedSea | ExternalAbort | VirtualSError | GhesNotify]:
@@ -67,11 +69,15 @@ class GuestKernel:
         self.oopses = 0
 
     def do_sea(self, error: ErrorEvent, esr: int, cper: bool) -> None:
-        """Mirrors do_sea(): APEI is consulted for user-mode aborts only; otherwise
-        arm64_notify_die() with the fault_info signal for the DFSC, or die() in kernel."""
+        """Mirrors do_sea(): APEI is consulted for user-mode aborts only (for every abort
+        with ``guest.copy_mc``); otherwise arm64_notify_die() with the fault_info signal
+        for the DFSC, or die() in kernel."""
         if error.el:
-            self.ledger.guest_took(error, esr, False)
-            self._die(error)
+            if self.copy_mc:
+                self._kernel_sea_copy_mc(error, esr, cper)
+            else:
+                self.ledger.guest_took(error, esr, False)
+                self._die(error)
             return
         self.ledger.guest_took(error, esr, cper)
         if cper:
@@ -86,13 +92,47 @@ class GuestKernel:
         else:
             self.pages.rearm(error.ue_id)
 
-    def _die(self, error: ErrorEvent) -> None:
-        """die(): panic in interrupt context, with panic_on_oops, or once oops_limit oopses
-        were counted since boot (kernel/panic.c check_panic_on_warn/oops_limit); else
-        kill the current task."""
+    def _kernel_sea_copy_mc(self, error: ErrorEvent, esr: int, cper: bool) -> None:
+        """do_apei_claim_sea() of the arm64 copy_mc series (v13): apei_claim_sea() runs for
+        every SEA, so a record is read and acknowledged (ghes_clear_estatus() writes Read
+        Ack) even when the kernel then dies. Claimed, outside interrupt context (where
+        apei_claim_sea() returns -EINPROGRESS) and inside a copy with an exception fixup
+        (fixup_exception_me()), the copy fails and memory_failure() runs; else die()."""
+        self.ledger.guest_took(error, esr, cper)
+        in_interrupt = self.rng.random() < self.p_interrupt
+        if not cper:
+            self._die(error, in_interrupt)
+            return
+        self._ack(error)
+        copying = error.context is Context.GUEST_KERNEL and self.rng.random() < self.p_copy_mc
+        if copying and not in_interrupt:
+            self._copy_failed(error)
+        else:
+            self._die(error, in_interrupt)
+
+    def _copy_failed(self, error: ErrorEvent) -> None:
+        """The copy returns short (the syscall sees -EFAULT) and the GHES task work runs
+        memory_failure(MF_ACTION_REQUIRED) on the source page as for a user access, except
+        that a reader of a dirty page-cache page does not map it: the page is dropped (its
+        mapping records -EIO) and only the syscall fails (assumption: the process survives
+        a failed read(2) or write(2), as it does for a clean page)."""
+        self.ledger.step(error, "copy_mc: the copy fails")
+        if error.owner is Owner.GUEST_PAGE_CACHE_DIRTY:
+            self.pages.retire(error.ue_id, Retirer.GUEST)
+            self.ledger.resolve(error, Outcome.RECOVERED, "guest memory_failure(): page dropped")
+        else:
+            self._memory_failure(error)
+
+    def _die(self, error: ErrorEvent, in_interrupt: bool | None = None) -> None:
+        """die(): panic in interrupt context (``in_interrupt``, drawn here unless the caller
+        knows it), with panic_on_oops, or once oops_limit oopses were counted since boot
+        (kernel/panic.c check_panic_on_warn/oops_limit); else kill the current task."""
         self.oopses += 1
         limit_hit = self.oops_limit and self.oopses >= self.oops_limit
-        if self.panic_on_oops or limit_hit or self.rng.random() < self.p_interrupt:
+        panics = self.panic_on_oops or limit_hit
+        if not panics:
+            panics = self.rng.random() < self.p_interrupt if in_interrupt is None else in_interrupt
+        if panics:
             self.ledger.crash_vm(error, Outcome.VM_CRASHED, "die(): guest kernel panic", False)
             return
         self.ledger.resolve(error, Outcome.PROCESS_KILLED, "die(): current task killed")

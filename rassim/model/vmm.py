@@ -15,7 +15,7 @@ from rassim.arch.signals import SigbusCode
 from rassim.model.interfaces import Ledger, Pages, Retirer
 from rassim.model.messages import ErrorEvent, GhesNotify, InjectedSea, KvmExit, ReadAck, Sigbus
 from rassim.model.outcomes import Outcome
-from rassim.scenario import AoAction, SeaExit, VmmConfig
+from rassim.scenario import AoAction, ReadAckMode, SeaExit, VmmConfig
 from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.environment import Environment
 from rassim.sim.events import Waits
@@ -23,6 +23,7 @@ from rassim.sim.events import Waits
 _PAGE_MASK = ~0xFFF
 SeaExitStrategy = Callable[["Vmm", ErrorEvent, KvmRunArmSea], None]
 AoStrategy = Callable[["Vmm", ErrorEvent], None]
+RefusedRecord = Callable[["Vmm", ErrorEvent, int], None]
 
 
 def qemu_sea_esr(el: int) -> int:
@@ -75,6 +76,9 @@ class Vmm:
         self.poisoned_gpas: set[int] = set()  # distinct GPAs seen, for restart_after
         self.retries: dict[int, tuple[int, int]] = {}  # inject_retry: GPA -> (retries, until)
         self.hangs: dict[int, simpy.Process] = {}  # by error id
+        self.record_refused = MethodType(self.READ_ACK[config.read_ack], self)
+        self.read_ack_wait = config.read_ack_wait
+        self.ack_waits: dict[int, simpy.Process] = {}  # retry_force, by error id
 
     def handle_vcpu(self) -> Reader[Sigbus | KvmExit | ReadAck]:
         """The vCPU thread: each SIGBUS, exit and Read Ack in turn."""
@@ -90,10 +94,11 @@ class Vmm:
 
     # -- the VM's life -----------------------------------------------------------------------
     def stop(self) -> None:
-        """The VM went down: a hang being timed no longer matters."""
-        for hang in self.hangs.values():
-            hang.interrupt("the VM went down")
+        """The VM went down: a hang or a Read Ack wait being timed no longer matters."""
+        for wait in (*self.hangs.values(), *self.ack_waits.values()):
+            wait.interrupt("the VM went down")
         self.hangs.clear()
+        self.ack_waits.clear()
 
     def reset(self, new_process: bool) -> set[int]:
         """VM reset (or a new VMM process): the GHES is rebuilt and known-bad pages are
@@ -171,12 +176,38 @@ class Vmm:
         (ghes_record_cper_errors(): "OSPM does not acknowledge previous error")."""
         if cper:
             if self.ghes_pending:
-                self.ledger.crash_vm(
-                    error, Outcome.VM_CRASHED, "GHES Read Ack still 0: abort()", True
-                )
+                self.record_refused(error, esr)
                 return
             self.ghes_pending = True
         self.to_guest.send(InjectedSea(error, esr, cper))
+
+    def _abort(self, error: ErrorEvent, esr: int) -> None:
+        """Merged QEMU: kvm_arch_on_sigbus_vcpu() error_report("failed to record the
+        error"); abort() (exit(1) through &error_fatal in 2026 upstream): the VM is lost."""
+        self.ledger.crash_vm(error, Outcome.VM_CRASHED, "GHES Read Ack still 0: abort()", True)
+
+    def _retry_force(self, error: ErrorEvent, esr: int) -> None:
+        """Posted v20 acpi_ghes_record_errors() (Xiang Zheng/Dongjiu Geng, 2019): retry 3
+        times 100 ms apart, then force Read Ack to 1 and drop this notification; the
+        vCPU re-enters, the guest re-executes the access and faults again, and that
+        record is written (the re-fault's round trip is folded into this event)."""
+        self.ack_waits[error.error_id] = self.env.process(self._force_read_ack(error, esr))
+
+    def _force_read_ack(self, error: ErrorEvent, esr: int) -> Waits:
+        try:
+            yield self.env.timeout(self.read_ack_wait)
+        except Interrupt:
+            return  # the VM went down first
+        del self.ack_waits[error.error_id]
+        self.ledger.step(error, "OSPM does not acknowledge: Read Ack forced to 1")
+        self.ghes_pending = False
+        self._inject(error, esr, cper=True)
+
+    # What the VMM does when a record is due and Read Ack is still 0, by vmm.read_ack.
+    READ_ACK: ClassVar[dict[ReadAckMode, RefusedRecord]] = {
+        "abort": _abort,
+        "retry_force": _retry_force,
+    }
 
     def _inject_sea(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
         """Inject an SEA with ext_dabt_pending, as the KVM selftest does; with
