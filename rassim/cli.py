@@ -1,5 +1,5 @@
 """The ``rassim`` command line: run, compare, sweep, sensitivity, validate, trace, presets,
-report, fit."""
+report, fit, replay."""
 
 from __future__ import annotations
 
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_parser(commands)
     _sensitivity_parser(commands)
     _fit_parser(commands)
+    _replay_parser(commands)
     report_command.register(commands)
     return parser
 
@@ -253,7 +254,7 @@ def _fit_parser(commands) -> None:
             "reported. See docs/replay.md."
         ),
     )
-    fit.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="database, CSV or directory")
+    _log_arguments(fit)
     fit.add_argument("--out", "-o", type=Path, required=True, help="scenario file to write")
     fit.add_argument(
         "--host-memory",
@@ -261,34 +262,14 @@ def _fit_parser(commands) -> None:
         metavar="SIZE",
         help="memory of each host (default %(default)s, the scenario default)",
     )
-    fit.add_argument(
-        "--observed",
-        metavar="DURATION",
-        help="how long each host was observed, e.g. 90d (default: the log's span from its "
-        "first to its last event, which underestimates it)",
-    )
-    fit.add_argument(
-        "--hosts",
-        type=_positive,
-        help="hosts observed, if more than the log names (default: those it names)",
+    _observation_arguments(
+        fit, "(default: the log's span from its first to its last event, which underestimates it)"
     )
     fit.add_argument(
         "--vms-per-host",
         type=_positive,
         default=default.fleet.vms_per_host,
         help="VMs on each host (default %(default)s)",
-    )
-    fit.add_argument(
-        "--page-size",
-        default="4KiB",
-        metavar="SIZE",
-        help="the hosts' kernel page size, the unit of memory_failure_event pfns (default 4KiB)",
-    )
-    fit.add_argument(
-        "--address-limit",
-        metavar="SIZE",
-        help="skip addresses at or above this (default: --host-memory; raise it when the "
-        "hosts' DRAM sits above a hole in the physical address map)",
     )
     fit.add_argument(
         "--min-typed",
@@ -298,6 +279,90 @@ def _fit_parser(commands) -> None:
         help="fit the owner mix only from N or more typed UEs (default %(default)s)",
     )
     fit.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def _log_arguments(parser: argparse.ArgumentParser) -> None:
+    """The logs read by ``fit`` and ``replay``, and how their rows are checked."""
+    parser.add_argument(
+        "logs", nargs="+", type=Path, metavar="LOG", help="database, CSV or directory"
+    )
+    parser.add_argument(
+        "--page-size",
+        default="4KiB",
+        metavar="SIZE",
+        help="the hosts' kernel page size, the unit of memory_failure_event pfns (default 4KiB)",
+    )
+    parser.add_argument(
+        "--address-limit",
+        metavar="SIZE",
+        help="skip addresses at or above this (default: the host memory; raise it when the "
+        "hosts' DRAM sits above a hole in the physical address map)",
+    )
+
+
+def _observation_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--observed",
+        metavar="DURATION",
+        help=f"how long each host was observed, e.g. 90d {default}",
+    )
+    parser.add_argument(
+        "--hosts",
+        type=_positive,
+        help="hosts observed, if more than the log names (default: those it names)",
+    )
+
+
+def _replay_parser(commands) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="replay a fleet's logged memory errors under each KVM policy (or strategy) and "
+        "compare what they cost",
+        description=(
+            "Read rasdaemon databases or CSV logs (as rassim fit does) and replay every "
+            "uncorrected error as one UE on its host, at its time, in its page, owned as its "
+            "page type says; corrected errors feed memory.predictive_offline. The rest of the "
+            "stack runs as in any run, once per arm: by default both KVM policies "
+            f"({' and '.join(POLICIES)}), or every combination of the --compare keys. Every "
+            "arm runs with the same seeds (common random numbers): the differences from the "
+            "first arm are paired. The platform (host memory, VMs, guests, firmware) is the "
+            "scenario's (--scenario, --preset, --set). See docs/replay.md."
+        ),
+    )
+    _log_arguments(replay)
+    replay.add_argument("--scenario", type=Path, metavar="FILE", help="the fleet's scenario")
+    replay.add_argument("--preset", help="start from a named preset (see `rassim presets`)")
+    replay.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key of the scenario, e.g. --set memory.host_memory=256GiB",
+    )
+    replay.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="KEY[=V1,V2,...]",
+        help=f"a key to compare (repeatable; default {POLICY_KEY}): every value of a choice "
+        "or flag, or the values given; several keys give every combination, the first "
+        "values first (the baseline)",
+    )
+    _observation_arguments(
+        replay,
+        "(default: from the log's first event to a scrub period, at least a day, after its last)",
+    )
+    _run_arguments(replay)
+    replay.add_argument(
+        "--out",
+        type=Path,
+        help="write the log, a run directory per arm, comparison.csv and the report "
+        "(DIR/report); DIR may only hold an earlier replay, which is replaced",
+    )
+    replay.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar; print nothing but errors"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -625,27 +690,91 @@ def _study_plan(study) -> str:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from rassim.replay import ReadOptions, read_log
     from rassim.replay.fit import fit_log, fitted_scenario, scenario_text, write_scenario
 
     host_memory = _quantity(parse_size, args.host_memory, "--host-memory")
-    page_size = _quantity(parse_size, args.page_size, "--page-size")
-    if host_memory <= 0 or page_size <= 0:
-        raise ConfigError("--host-memory and --page-size must be larger than 0")
-    limit = host_memory
-    if args.address_limit is not None:
-        limit = _quantity(parse_size, args.address_limit, "--address-limit")
-    observed = None
-    if args.observed is not None:
-        observed = _quantity(parse_duration, args.observed, "--observed")
-    log = read_log(args.logs, ReadOptions(address_limit=limit, page_size=page_size))
-    fit = fit_log(log, host_memory, page_size, args.hosts, observed)
+    if host_memory <= 0:
+        raise ConfigError("--host-memory must be larger than 0")
+    log = _read_log(args, host_memory)
+    fit = fit_log(log, host_memory, _page_size(args), args.hosts, _observed(args))
     scenario, comments = fitted_scenario(fit, args.vms_per_host, args.min_typed)
     write_scenario(args.out, scenario_text(fit, scenario, comments))
     if not args.quiet:
         print("\n".join(fit.summary()))
         print(f"scenario in {args.out}")
     return 0
+
+
+def _page_size(args: argparse.Namespace) -> int:
+    page_size = _quantity(parse_size, args.page_size, "--page-size")
+    if page_size <= 0:
+        raise ConfigError("--page-size must be larger than 0")
+    return page_size
+
+
+def _read_log(args: argparse.Namespace, host_memory: int):
+    """The logs of ``fit`` or ``replay``, rows checked against ``host_memory`` (or
+    ``--address-limit``)."""
+    from rassim.replay import ReadOptions, read_log
+
+    limit = host_memory
+    if args.address_limit is not None:
+        limit = _quantity(parse_size, args.address_limit, "--address-limit")
+    return read_log(args.logs, ReadOptions(address_limit=limit, page_size=_page_size(args)))
+
+
+def _observed(args: argparse.Namespace) -> int | None:
+    if args.observed is None:
+        return None
+    return _quantity(parse_duration, args.observed, "--observed")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from rassim.replay.arms import check_fixed, settings
+    from rassim.replay.fleet import fleet_of
+
+    for item in args.overrides:
+        check_fixed("--set", item.partition("=")[0].strip())
+    base = load_scenario(args.scenario, args.preset, args.overrides)
+    arms = settings(args.compare)
+    log = _read_log(args, base.memory.host_memory)
+    fleet = fleet_of(log, base, args.hosts, _observed(args))
+    total = len(arms) * args.replications
+    with ExitStack() as stack:
+        stage = None
+        if args.out is not None:
+            stage = stack.enter_context(replaced_output(args.out, "replay"))
+        bar = stack.enter_context(_progress_bar("replay", total, args.quiet))
+        from rassim.replay.counterfactual import replay
+
+        started = time.perf_counter()
+        replayed = replay(
+            fleet, base, arms, args.seed, args.replications, args.workers, bar, stage, args.argv
+        )
+        wall = time.perf_counter() - started
+    if args.out is not None:
+        from rassim.report.build import build_report
+
+        build_report(args.out, args.out / "report", args.argv)
+    if not args.quiet:
+        from rassim.replay.summary import format_replay
+
+        print(format_replay(fleet, replayed, args.seed, args.replications, wall))
+        if args.out is not None:
+            print(f"results in {args.out}/: a run directory per arm, comparison.csv, report/")
+    return 0
+
+
+@contextmanager
+def _progress_bar(label: str, total: int, quiet: bool) -> Iterator[Any]:
+    """Runs done, on stderr when it is a terminal (and not ``--quiet``)."""
+    from tqdm import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    with tqdm(
+        total=total, desc=label, unit="run", file=sys.stderr, leave=False, disable=disable
+    ) as bar:
+        yield lambda done: bar.update(done - bar.n)
 
 
 def _quantity(parse, text: str, option: str):
@@ -690,6 +819,7 @@ COMMANDS = {
     "presets": cmd_presets,
     "report": report_command.run,
     "fit": cmd_fit,
+    "replay": cmd_replay,
 }
 
 

@@ -83,7 +83,7 @@ PerSecond = Annotated[
 Fit = Annotated[float, _quantity(parse_fit), PlainSerializer(format_fit, return_type=str)]
 
 # The settings the model dispatches on: each value has an entry in its layer's table.
-UeSource = Literal["ue_rate", "faults"]  # rassim.model.sources.SOURCES
+UeSource = Literal["ue_rate", "faults", "replay"]  # rassim.model.sources.SOURCES
 Ecc = Literal["secded", "chipkill"]  # rassim.model.dram.ECC
 Policy = Literal["serror_fallback", "exit_to_user"]  # Hypervisor.UNCLAIMED_SEA
 SeaExit = Literal["unhandled", "inject", "inject_cper", "inject_retry"]  # Vmm.SEA_EXIT
@@ -112,6 +112,19 @@ class Owner(StrEnum):
 
     def __init__(self, value: str) -> None:
         self.in_guest_ram = value.startswith("guest_")
+
+
+class Placement(StrEnum):
+    """Where a logged UE's page sits, as the host kernel's page type says
+    (``rassim.replay.pagetypes`` maps each page type to one; docs/replay.md)."""
+
+    HOST_KERNEL = "host_kernel"  # Owner.HOST_KERNEL
+    KERNEL_UNTYPED = "kernel_untyped"  # no LRU/buddy/hugetlb flag: host kernel or stage 2
+    HOST_FREE = "host_free"  # Owner.HOST_FREE
+    VMM_MAPPED = "vmm_mapped"  # VMM private memory or guest RAM, by their sizes
+    GUEST_RAM = "guest_ram"  # hugetlb: guest RAM; class from the guest memory map
+    MEMORY_MAP = "memory_map"  # unknown, or the page changed under memory_failure()
+    REPEAT = "repeat"  # the page was poisoned before: that UE's owner
 
 
 NONE = "none"  # TOML has no null: the text "none" stands for "no value" in optional keys
@@ -287,6 +300,33 @@ class Injection(Section):
     )
 
 
+class ReplayedUe(Section):
+    """One uncorrected error of a fleet's log (``rassim replay``), poisoned on its host at
+    its time, in its page."""
+
+    host: int = Field(ge=0, description="simulated host of the log's host")
+    at: Duration = Field(description="when it was logged, since the log's first event")
+    address: int | None = Field(
+        None, ge=0, description="physical address (its 4 KiB page is poisoned); none: drawn"
+    )
+    placement: Placement = Field(
+        Placement.MEMORY_MAP, description="where its page type places it (docs/replay.md)"
+    )
+    corrected_before: tuple[tuple[Duration, int], ...] = Field(
+        (),
+        description="[time, count] of each corrected error logged on its 4 KiB page before "
+        "it: rasdaemon's page CE accounting (memory.predictive_offline)",
+    )
+    origin: str = Field("", description="the log row it was read from")
+
+    @field_validator("corrected_before")
+    @classmethod
+    def _counts(cls, value: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        if any(count < 1 for _, count in value):
+            raise ValueError("a corrected error's count must be at least 1")
+        return value
+
+
 GEOMETRY_SOURCE = (
     "assumption: DRAM geometry as in AMD FaultSim's DIMM model; only chipkill's overlap "
     "test uses it"
@@ -296,7 +336,9 @@ RASDAEMON_SOURCE = "rasdaemon misc/rasdaemon.env: PAGE_CE_THRESHOLD=50, PAGE_CE_
 
 class MemoryConfig(Section):
     source: UeSource = Field(
-        "ue_rate", description="UEs from a direct rate, or from DRAM faults through ECC"
+        "ue_rate",
+        description="UEs from a direct rate, from DRAM faults through ECC, or replayed from a "
+        "fleet's log (memory.replayed, written by rassim replay)",
     )
     ue_rate: RatePerGiBHour = Field(
         "3e-9/GiB/h",
@@ -404,6 +446,9 @@ class MemoryConfig(Section):
         json_schema_extra={"source": ACCESS_SOURCE},
     )
     injections: tuple[Injection, ...] = ()
+    replayed: tuple[ReplayedUe, ...] = Field(
+        (), description="the logged UEs of memory.source = replay, in time order per host"
+    )
 
     @field_validator("access", "faults", mode="before")
     @classmethod
@@ -641,4 +686,27 @@ class Scenario(Section):
         for i, inj in enumerate(m.injections):
             if inj.host >= self.fleet.hosts or inj.vm >= vms:
                 raise ValueError(f"memory.injections[{i}] names a host or VM that does not exist")
+        self._check_replayed()
         return self
+
+    def _check_replayed(self) -> None:
+        m = self.memory
+        if m.replayed and m.source != "replay":
+            raise ValueError('memory.replayed is read only with memory.source = "replay"')
+        if m.source == "replay" and m.acceleration != 1:
+            raise ValueError(
+                "memory.acceleration must be 1 with memory.source = replay: the logged errors "
+                "happened at the fleet's own rate"
+            )
+        for i, ue in enumerate(m.replayed):
+            if ue.host >= self.fleet.hosts:
+                raise ValueError(f"memory.replayed[{i}]: host {ue.host} does not exist")
+            if ue.at >= self.duration:
+                raise ValueError(
+                    f"memory.replayed[{i}]: at {format_duration(ue.at)} is not "
+                    "before the end of the run (duration)"
+                )
+            if any(at > ue.at for at, _ in ue.corrected_before):
+                raise ValueError(
+                    f"memory.replayed[{i}]: a corrected error logged before it is later than it"
+                )

@@ -14,7 +14,8 @@ The memory node is the only writer of UE state. The layers act on pages through
 reused (:meth:`~MemoryNode.reuse_gpa`). A page rewritten on reuse is cleared if its
 fault was transient; a permanent one poisons the page again for its next owner. While a
 page's VM or host is down nothing happens to it (its clock is cancelled), and the boot
-starts its race again.
+starts its race again. Everything drawn for a page comes from its UE's ``rng``: the
+memory node's stream, or the UE's own (a replayed UE: the same draws in every arm).
 
 A VM's stage-2 table pages leave with it: KVM frees them when the VM is torn down (its
 VMM process exits) and, on CPUs without FEAT_S2FWB, when the guest resets. The freeing
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rassim.model.interfaces import Retirer
 from rassim.model.ledger import RunLedger
 from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
 from rassim.model.outcomes import Context, EventKind
-from rassim.scenario import MemoryConfig, Owner, Scenario
+from rassim.scenario import MemoryConfig, Owner, Placement, Scenario
 from rassim.sim.channel import Channel
 from rassim.sim.draws import Draws
 from rassim.sim.environment import Environment
@@ -58,6 +60,7 @@ class Ue:
     vm: int | None
     process: int | None
     gpa: int | None
+    rng: Draws  # its draws: the memory node's stream, or its own (a replayed UE)
     forced_el: int | None = None  # EINJ: consume at EL1 (1) or EL0 (0)
     first_delay: int | None = None  # EINJ: consume exactly this long after injection
     scrub_phase: int = 0
@@ -76,6 +79,25 @@ class Ue:
     due: EventKind = EventKind.SCRUB  # what happens when the clock runs out
 
 
+# The host-level owners a logged page type allows (None: guest RAM), docs/replay.md.
+_ALL: tuple[Owner | None, ...] = (
+    Owner.HOST_KERNEL,
+    Owner.HOST_STAGE2,
+    Owner.VMM,
+    Owner.HOST_FREE,
+    None,
+)
+PLACED: dict[Placement, tuple[Owner | None, ...]] = {
+    Placement.HOST_KERNEL: (Owner.HOST_KERNEL,),
+    Placement.KERNEL_UNTYPED: (Owner.HOST_KERNEL, Owner.HOST_STAGE2),
+    Placement.HOST_FREE: (Owner.HOST_FREE,),
+    Placement.VMM_MAPPED: (Owner.VMM, None),
+    Placement.GUEST_RAM: (None,),
+    Placement.MEMORY_MAP: _ALL,
+    Placement.REPEAT: _ALL,  # with no earlier UE of the page to take the owner of
+}
+
+
 class MemoryMap:
     """Owner classes of one host weighted by bytes (MODEL 3.1), for drawing page owners."""
 
@@ -87,15 +109,20 @@ class MemoryMap:
         guest_ram = self.vms * g.memory
         host_free = m.host_memory - m.host_kernel - self.vms * (m.stage2_per_vm + m.vmm_per_vm)
         host_free -= guest_ram
-        host = [
-            (Owner.HOST_KERNEL, m.host_kernel),
-            (Owner.HOST_STAGE2, self.vms * m.stage2_per_vm),
-            (Owner.VMM, self.vms * m.vmm_per_vm),
-            (Owner.HOST_FREE, host_free),
-            (None, guest_ram),
-        ]
-        self.host_owners = [owner for owner, _ in host]
-        self.host_weights = _normalise([size for _, size in host])
+        sizes = {
+            Owner.HOST_KERNEL: m.host_kernel,
+            Owner.HOST_STAGE2: self.vms * m.stage2_per_vm,
+            Owner.VMM: self.vms * m.vmm_per_vm,
+            Owner.HOST_FREE: host_free,
+            None: guest_ram,
+        }
+        self.host_owners = list(_ALL)
+        self.host_weights = _normalise([sizes[owner] for owner in _ALL])
+        # Each placement's owners, weighted by their sizes.
+        self.placed = {
+            placement: (owners, _normalise([sizes[owner] for owner in owners]))
+            for placement, owners in PLACED.items()
+        }
         self.guest_owners = list(g.memory_map)
         self.guest_weights = _normalise(list(g.memory_map.values()))
         self.host_bytes = m.host_memory
@@ -103,7 +130,16 @@ class MemoryMap:
 
     def draw_host(self, rng: Draws) -> tuple[Owner, int | None]:
         """An owner for a page anywhere on the host, and its VM if it belongs to one."""
-        owner = self.host_owners[rng.index(self.host_weights)]
+        return self._draw(rng, self.host_owners, self.host_weights)
+
+    def draw_placed(self, rng: Draws, placement: Placement) -> tuple[Owner, int | None]:
+        """An owner for a page where a logged page type places it, and its VM."""
+        return self._draw(rng, *self.placed[placement])
+
+    def _draw(
+        self, rng: Draws, owners: Sequence[Owner | None], weights: list[float]
+    ) -> tuple[Owner, int | None]:
+        owner = owners[rng.index(weights)]
         if owner is None:
             return self.draw_guest(rng), rng.below(self.vms)
         vm = rng.below(self.vms) if owner in (Owner.HOST_STAGE2, Owner.VMM) else None
@@ -183,14 +219,18 @@ class MemoryNode:
         forced_el: int | None = None,
         first_delay: int | None = None,
         reachable: bool = True,
+        hpa: int | None = None,
+        rng: Draws | None = None,
     ) -> Ue:
         """Poison one page now and start its race; a page nobody can reach (its fault was
-        predicted and the page soft-offlined) never starts one."""
-        rng = self.rng
+        predicted and the page soft-offlined) never starts one. ``hpa``: the page's host
+        physical address (drawn if not given); ``rng``: the UE's own draws for everything
+        that happens to it (default: the memory node's stream)."""
+        rng = self.rng if rng is None else rng
         ue = Ue(
             ue_id=ue_id,
             host=self.host,
-            hpa=PAGE * rng.below(self.map.host_bytes // PAGE),
+            hpa=PAGE * rng.below(self.map.host_bytes // PAGE) if hpa is None else hpa,
             permanent=permanent,
             created_ns=self.env.now,
             source=source,
@@ -198,6 +238,7 @@ class MemoryNode:
             vm=vm,
             process=self.map.draw_process(rng, owner),
             gpa=self.map.draw_gpa(rng) if owner.in_guest_ram else None,
+            rng=rng,
             forced_el=forced_el,
             first_delay=first_delay,
             scrub_phase=rng.below(self.scrub_period) if self.scrub_period else 0,
@@ -231,7 +272,7 @@ class MemoryNode:
                 at = now + ue.first_delay
                 ue.first_delay = None
             elif (gap := self.read_gap[ue.owner]) is not None:
-                at = now + self.rng.exponential(gap)
+                at = now + ue.rng.exponential(gap)
             if at < math.inf:
                 retouch = ue.host_poisoned or ue.vmm_unmapped
                 kind = EventKind.RETOUCH if retouch else EventKind.CONSUMPTION
@@ -277,7 +318,7 @@ class MemoryNode:
                 ue.consumptions += 1
             context, el = self._context(ue)
             if process is None and context.in_guest:
-                process = self.rng.below(self.map.processes)  # running on the vCPU
+                process = ue.rng.below(self.map.processes)  # running on the vCPU
         ue.events += 1
         error = self.ledger.open_event(
             kind, ue.ue_id, self.host, ue.vm, process, ue.owner, ue.gpa, context, el, self.env.now
@@ -299,7 +340,7 @@ class MemoryNode:
         if ue.forced_el is not None:
             el = ue.forced_el
         else:
-            el = 1 if self.rng.random() < self.access[owner].p_kernel else 0
+            el = 1 if ue.rng.random() < self.access[owner].p_kernel else 0
         if owner is Owner.HOST_STAGE2:
             return Context.HOST_STAGE2_WALK, el
         if owner is Owner.GUEST_PAGE_TABLE:
@@ -342,8 +383,8 @@ class MemoryNode:
         touches fault to KVM or the VMM instead."""
         ue = self.pages[ue_id]
         if ue.vmm_unmapped or ue.host_poisoned:
-            ue.owner = self.map.draw_guest(self.rng)
-            ue.process = self.map.draw_process(self.rng, ue.owner)
+            ue.owner = self.map.draw_guest(ue.rng)
+            ue.process = self.map.draw_process(ue.rng, ue.owner)
             self._arm(ue)
         else:
             self._release(ue, within_vm=True)
@@ -366,14 +407,15 @@ class MemoryNode:
         ue.guest_poisoned = False
         ue.scrub_reported = False
         ue.forced_el = None
+        rng = ue.rng
         if within_vm and ue.owner.in_guest_ram:
-            ue.owner = self.map.draw_guest(self.rng)
+            ue.owner = self.map.draw_guest(rng)
         else:
             self._unindex(ue)
-            ue.owner, ue.vm = self.map.draw_host(self.rng)
+            ue.owner, ue.vm = self.map.draw_host(rng)
             self._index(ue)
-            ue.gpa = self.map.draw_gpa(self.rng) if ue.owner.in_guest_ram else None
-        ue.process = self.map.draw_process(self.rng, ue.owner)
+            ue.gpa = self.map.draw_gpa(rng) if ue.owner.in_guest_ram else None
+        ue.process = self.map.draw_process(rng, ue.owner)
         self._arm(ue)
 
     # -- VMs and the host going down and coming back -----------------------------------------
@@ -462,6 +504,9 @@ class MemoryNode:
 
 
 def _normalise(weights: list[float]) -> list[float]:
-    """Cumulative shares, for drawing an index with one uniform number."""
+    """Cumulative shares, for drawing an index with one uniform number; equal shares if
+    every weight is 0 (a page type naming an owner the scenario gives no memory)."""
     total = float(sum(weights))
+    if total <= 0:
+        weights, total = [1.0] * len(weights), float(len(weights))
     return list(itertools.accumulate(w / total for w in weights))

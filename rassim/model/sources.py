@@ -2,24 +2,25 @@
 
 - :func:`direct_rate`: UEs at ``memory.ue_rate`` per GiB-hour (``memory.source = "ue_rate"``);
 - :func:`dram_faults`: DRAM faults that ECC cannot correct (``memory.source = "faults"``);
+- :func:`replayed`: the UEs a fleet logged (``memory.source = "replay"``,
+  ``memory.replayed``, written by ``rassim replay``), at their times and pages;
 - :func:`injections`: EINJ-style injected UEs (``memory.injections``), with any source.
 
 A source is a generator function taking a :class:`Setup`; ``SOURCES`` maps each
-``memory.source`` value to its process. Adding a source (say, errors replayed from a
-log at given times and addresses) is a function here, its entry in ``SOURCES`` and the
-value in ``rassim.scenario.UeSource``.
+``memory.source`` value to its process. Adding a source is a function here, its entry
+in ``SOURCES`` and the value in ``rassim.scenario.UeSource``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rassim.model.dram import DramDevices
-from rassim.model.memory import MemoryNode
-from rassim.scenario import MemoryConfig, Owner, UeSource
+from rassim.model.memory import PAGE, MemoryNode
+from rassim.scenario import MemoryConfig, Owner, Placement, UeSource
 from rassim.sim.draws import Draws
 from rassim.sim.environment import Environment
 from rassim.sim.events import Waits
@@ -83,6 +84,67 @@ def dram_faults(setup: Setup) -> Waits:
             )
 
 
+def replayed(setup: Setup) -> Waits:
+    """The host's logged UEs (``memory.replayed``): each poisons its logged page at its
+    logged time, with an owner where its page type places it (the guest-level class drawn
+    from the guest memory map), permanent with probability ``memory.p_permanent`` (a log
+    cannot tell). A page that rasdaemon's CE threshold soft-offlined before the UE
+    (``memory.predictive_offline``, :func:`page_ce_offline`) is poisoned unreachable.
+
+    Every UE draws from its own stream (``replay.ue<n>``, n its place in the host's log):
+    its owner, its race and what happens to its page do not depend on how the UEs before
+    it were handled, so each arm of a comparison replays the same errors the same way
+    until the policies part them.
+    """
+    env, memory, config = setup.env, setup.memory, setup.config
+    mine = sorted((ue for ue in config.replayed if ue.host == setup.host), key=lambda u: u.at)
+    owners: dict[int, tuple[Owner, int | None]] = {}  # each logged page's latest owner
+    for n, logged in enumerate(mine):
+        yield env.timeout(logged.at - env.now)
+        rng = setup.draws(f"replay.ue{n}")
+        page = None if logged.address is None else logged.address // PAGE
+        if logged.placement is Placement.REPEAT and page in owners:
+            owner, vm = owners[page]
+        else:
+            owner, vm = memory.map.draw_placed(rng, logged.placement)
+        if page is not None:
+            owners[page] = owner, vm
+        offlined = config.predictive_offline and page_ce_offline(
+            logged.corrected_before, config.ce_threshold, config.ce_window
+        )
+        memory.poison(
+            setup.new_ue_id(),
+            owner,
+            vm,
+            rng.random() < config.p_permanent,
+            "log:predicted" if offlined else "log",
+            reachable=not offlined,
+            hpa=None if page is None else page * PAGE,
+            rng=rng,
+        )
+
+
+def page_ce_offline(corrected: Sequence[tuple[int, int]], threshold: int, cycle: int) -> bool:
+    """Whether rasdaemon's page CE accounting offlines a page after these corrected errors
+    (time, count), as ras-page-isolation.c page_record() counts them: a page's count
+    starts at its first CE; a CE at least ``cycle`` after the start forgives
+    ``threshold`` CEs per elapsed cycle and restarts the period; the page goes offline
+    when its count reaches ``threshold`` (PAGE_CE_THRESHOLD, PAGE_CE_REFRESH_CYCLE)."""
+    start: int | None = None
+    count = 0
+    for at, n in corrected:
+        if start is None:
+            start = at
+        period = at - start
+        if period >= cycle:
+            count -= min(int(period / cycle * threshold), count)
+            start = at
+        count += n
+        if count >= threshold:
+            return True
+    return False
+
+
 def injections(setup: Setup) -> Waits:
     """EINJ: at each injection's time, poison one page of the given owner class."""
     env, memory = setup.env, setup.memory
@@ -106,4 +168,5 @@ def injections(setup: Setup) -> Waits:
 SOURCES: dict[UeSource, Callable[[Setup], Waits]] = {
     "ue_rate": direct_rate,
     "faults": dram_faults,
+    "replay": replayed,
 }

@@ -12,20 +12,7 @@ page held: that class is drawn from the guest memory map, as for any UE of the m
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Placement(StrEnum):
-    """What a host page type says about the owner of a poisoned page."""
-
-    HOST_KERNEL = "host_kernel"  # Owner.HOST_KERNEL
-    KERNEL_UNTYPED = "kernel_untyped"  # no LRU/buddy/hugetlb flag: host kernel or stage 2
-    HOST_FREE = "host_free"  # Owner.HOST_FREE
-    VMM_MAPPED = "vmm_mapped"  # VMM private memory or guest RAM, by their sizes
-    GUEST_RAM = "guest_ram"  # hugetlb: guest RAM; class from the guest memory map
-    MEMORY_MAP = "memory_map"  # the page changed under memory_failure(): whole host map
-    REPEAT = "repeat"  # the page was poisoned before: not a new UE
-
+from rassim.scenario import Placement
 
 PAGE_TYPES: dict[str, Placement] = {
     # kernel-owned pages: memory_failure() ignores them (me_kernel)

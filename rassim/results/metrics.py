@@ -22,6 +22,7 @@ RADII = ("none", "process", "vm", "host")  # blast radius, smallest first
 VM_RUNNING = ("recovered", "offlined", "process_killed")  # outcomes that leave the VM up
 OUTCOMES = (*VM_RUNNING, "vm_restarted", "vm_crashed", "host_panicked")
 UE_STATES = ("latent", "offlined", "cleared", "live")
+PREDICTED_LOG = "log:predicted"  # a replayed UE whose page its CEs had offlined first
 GUEST_CONTEXTS = ("guest_user", "guest_kernel", "guest_stage1_walk", "host_stage2_walk")
 
 YEAR_S = 365.25 * 86400
@@ -454,7 +455,8 @@ def summarise(
         "host_panics": int(totals["host_panics"]),
         "ce_faults": int((~uncorrected).sum()),
         "ue_faults": int(uncorrected.sum()),
-        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum()),
+        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum())
+        + int((ues["source"] == PREDICTED_LOG).sum()),
         "work_done": float(totals["possible_work_s"] - totals["lost_work_s"]) * exposure.work_rate,
         "downtime_s": float(totals["downtime_s"]),
         "memory_lost_bytes": int(totals["memory_lost_bytes"]),

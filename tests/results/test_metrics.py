@@ -82,6 +82,7 @@ def _ues() -> pd.DataFrame:
             "consumptions": [3, 1, 2, 0, 1, 1, 0],
             "lost_bytes": [4096, 0, 0, 2 * 2**20, 0, 0, 0],
             "state": ["offlined", "live", "live", "offlined", "live", "live", "latent"],
+            "source": ["rate"] * 7,
         }
     )
 
