@@ -739,17 +739,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     arms = settings(args.compare)
     log = _read_log(args, base.memory.host_memory)
     fleet = fleet_of(log, base, args.hosts, _observed(args))
+    from rassim.replay.counterfactual import arm_scenarios, replay
+
+    scenarios = arm_scenarios(fleet, base, arms)
+    for arm, scenario in scenarios:
+        _check_work(args, scenario, f"the arm {arm.label}")
     total = len(arms) * args.replications
     with ExitStack() as stack:
         stage = None
         if args.out is not None:
             stage = stack.enter_context(replaced_output(args.out, "replay"))
         bar = stack.enter_context(_progress_bar("replay", total, args.quiet))
-        from rassim.replay.counterfactual import replay
-
         started = time.perf_counter()
         replayed = replay(
-            fleet, base, arms, args.seed, args.replications, args.workers, bar, stage, args.argv
+            fleet, scenarios, args.seed, args.replications, args.workers, bar, stage, args.argv
         )
         wall = time.perf_counter() - started
     if args.out is not None:

@@ -4,6 +4,7 @@ The counts follow from the scenario's rates x exposure x acceleration:
 
 - ``memory.source = "ue_rate"``: UEs = hosts x host memory (GiB) x ``ue_rate`` x
   acceleration x duration (h), plus the injections;
+- ``memory.source = "replay"``: the logged UEs (``memory.replayed``), plus the injections;
 - ``memory.source = "faults"``: DRAM faults = hosts x devices x the FIT table's total x
   10^-9 x acceleration x hours. With SECDED every fault but a single-bit one poisons its
   pages; with chipkill a UE takes a second fault overlapping an active one in another
@@ -104,6 +105,9 @@ def estimate(scenario: Scenario, replications: int = 1) -> WorkEstimate:
     if memory.source == "faults":
         faults, ues = _dram_faults(scenario)
         drivers = f"{exposure} x the FIT table of memory.faults, memory.ecc {memory.ecc}"
+    elif memory.source == "replay":
+        faults, ues = 0.0, float(len(memory.replayed))
+        drivers = "the logged UEs replayed (memory.replayed)"
     else:
         faults = 0.0
         ues = hosts * memory.host_memory / GiB * hours * memory.ue_rate * memory.acceleration

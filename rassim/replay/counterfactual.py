@@ -51,10 +51,16 @@ class Replayed:
         return Arm(self.setting.label, self.summaries)
 
 
+def arm_scenarios(
+    fleet: Fleet, base: Scenario, arms: list[Setting]
+) -> list[tuple[Setting, Scenario]]:
+    """Each arm's scenario: ``base`` replaying ``fleet``'s log at the arm's values."""
+    return [(arm, fleet.scenario(base, arm.overrides)) for arm in arms]
+
+
 def replay(
     fleet: Fleet,
-    base: Scenario,
-    arms: list[Setting],
+    scenarios: list[tuple[Setting, Scenario]],
     seed: int,
     replications: int,
     workers: int = 1,
@@ -64,7 +70,6 @@ def replay(
 ) -> list[Replayed]:
     """Run every arm's replications with the same replication seeds; check that each
     logged UE is one UE of every run; with ``stage``, write the replay directory."""
-    scenarios = [(arm, fleet.scenario(base, arm.overrides)) for arm in arms]
     done = 0
 
     def step(count: int) -> None:

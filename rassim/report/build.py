@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
+from rassim.report import replay
 from rassim.report.catalog import plan
 from rassim.report.html import Section, Shown, render
 from rassim.report.results import Results, discover
@@ -57,6 +60,10 @@ def build_report(
             if len(found) == 1
             else f"rassim report: {results_dir.resolve().name} ({len(found)} experiments)"
         )
+        meta = replay.replay_meta(results_dir)
+        if meta is not None:  # rassim replay --out: the log first, then the arms compared
+            sections = _replay_sections(results_dir, meta, found, sections, stage)
+            title = f"rassim replay report: {results_dir.resolve().name}"
         (stage / REPORT).write_text(render(title, sections, str(results_dir)), encoding="utf-8")
         meta = {**meta_fields("report", argv or []), "results": str(results_dir)}
         (stage / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -78,6 +85,29 @@ def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] |
         return names.index(values[0]), names.index(values[1])
     first, second = sorted(range(2), key=lambda i: policy_rank(names[i]))
     return first, second
+
+
+def _replay_sections(
+    results_dir: Path, meta: dict, found: list[Results], sections: list[Section], stage: Path
+) -> list[Section]:
+    """A replay directory's sections: the fleet's log, then the arms in the order compared."""
+    order = replay.arm_order(meta, found)
+    arms = [sections[i] for i in order]
+    replay.arm_verdicts(meta, [found[i] for i in order], arms)
+    log, figures = replay.log_section(results_dir, meta, [found[i] for i in order])
+    folder = stage / log.anchor
+    folder.mkdir()
+    log.figures += [_save(f.figure, folder, stage, f.name, f.title, f.caption) for f in figures]
+    return [log, *arms]
+
+
+def _save(figure: Figure, folder: Path, stage: Path, name: str, title: str, caption: str) -> Shown:
+    """``figure`` as ``folder/NAME.png`` and ``.svg``, for the page."""
+    png, svg = folder / f"{name}.png", folder / f"{name}.svg"
+    figure.savefig(png, dpi=150)
+    figure.set_layout_engine("none")  # keep the layout just computed: a third faster
+    figure.savefig(svg, metadata={"Date": None})
+    return Shown(title, caption, png, tuple(str(f.relative_to(stage)) for f in (png, svg)))
 
 
 def _earlier_report(directory: Path, meta: dict | None) -> bool:
@@ -108,12 +138,9 @@ def _section(results: Results, folder: Path, stage: Path, single: bool) -> Secti
         except Unavailable as why:
             section.skipped.append((planned.title, str(why)))
             continue
-        png, svg = folder / f"{planned.name}.png", folder / f"{planned.name}.svg"
-        figure.savefig(png, dpi=150)
-        figure.set_layout_engine("none")  # keep the layout just computed: a third faster
-        figure.savefig(svg, metadata={"Date": None})
-        files = tuple(str(f.relative_to(stage)) for f in (png, svg))
-        section.figures.append(Shown(planned.title, planned.caption, png, files))
+        section.figures.append(
+            _save(figure, folder, stage, planned.name, planned.title, planned.caption)
+        )
     return section
 
 

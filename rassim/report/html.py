@@ -56,6 +56,7 @@ class Section:
     table: pd.DataFrame
     parameters: dict[str, str]
     verdict: Verdict = field(default_factory=Verdict)
+    table_title: str = "Every metric with its 95% confidence interval"
     figures: list[Shown] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -171,7 +172,7 @@ def _section(section: Section) -> list[str]:
         )
         out += [f"<li>{escape(t)}: {escape(why)}</li>" for t, why in section.skipped]
         out.append("</ul></details>")
-    out.append("<h3>Every metric with its 95% confidence interval</h3>")
+    out.append(f"<h3>{escape(section.table_title)}</h3>")
     out.append("<div class='scroll'>" + section.table.to_html(index=False, border=0) + "</div>")
     if section.parameters:
         out.append("<h3>Parameters</h3>")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from fleet_db import assert_each_logged_ue_replayed_once, write_fleet
 from rasdaemon_db import make_database
 
 from rassim.cli import main
+from rassim.scenario import SeaExit
 
 TABLES = ("errors", "ues", "vms", "hops")
 ARMS = ("serror_fallback", "exit_to_user")
@@ -99,9 +101,10 @@ def test_several_keys_compare_every_combination(replayed, capsys) -> None:
     assert main([*argv, "--compare", "vmm.sea_exit"]) == 0
     printed = capsys.readouterr().out
     labels = printed.split("hypervisor.policy, vmm.sea_exit: ")[1].splitlines()[0].split(" | ")
-    assert labels[0] == "serror_fallback, unhandled" and len(labels) == 6
+    arms = 2 * len(get_args(SeaExit))
+    assert labels[0] == "serror_fallback, unhandled" and len(labels) == arms
     assert "differences from serror_fallback, unhandled (paired, 95% CI):" in printed
-    assert printed.count(" - serror_fallback, unhandled\n") == 5
+    assert printed.count(" - serror_fallback, unhandled\n") == arms - 1
 
 
 @pytest.fixture
@@ -183,3 +186,30 @@ def test_a_corrupt_database_gives_no_traceback(logs: Path, tmp_path: Path) -> No
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("rassim: error: ") and done.stderr.count("\n") == 1
     assert "node01.db" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_report_speaks_of_this_fleets_errors(replayed) -> None:
+    _, out, expected = replayed
+    page = (out / "report" / "report.html").read_text()
+    ues = sum(expected.values())
+    assert page.index(f"What this fleet&#x27;s {ues} logged UEs cost under each arm") < page.index(
+        "exit_to_user against serror_fallback, on this fleet&#x27;s logged errors"
+    )
+    assert "One replay of the log (mean of 2 replications, 95% intervals): serror_fallback:" in page
+    assert "The fleet&#x27;s log" in page and "The log, host by host" in page
+    assert (out / "report" / "log" / "logged_ues.png").stat().st_size > 10_000
+
+
+def test_the_figure_shows_every_logged_ue_in_every_arm(replayed) -> None:
+    from rassim.report.replay import logged_ues
+    from rassim.report.results import load
+
+    _, out, expected = replayed
+    meta = json.loads((out / "meta.json").read_text())
+    arms = [load(out / arm) for arm in ARMS]
+    log = pd.read_parquet(out / "log.parquet")
+    figure = logged_ues(log, meta["hosts"], arms, list(ARMS))
+    for axes in figure.axes[: len(ARMS)]:
+        points = [len(c.get_offsets()) for c in axes.collections]
+        assert points[0] == log["corrected"].sum()  # the CE ticks
+        assert sum(points[1:]) == sum(expected.values())
