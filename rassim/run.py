@@ -22,13 +22,13 @@ from rassim.interrupts import as_completed_checked, deferred_interrupts
 from rassim.model import sources, tables
 from rassim.model.host import Host
 from rassim.model.ledger import LedgerError, RunLedger
+from rassim.model.memory import host_poison_bytes
 from rassim.model.outcomes import UeState
 from rassim.results.metrics import Exposure, summarise
 from rassim.scenario import Scenario
 from rassim.sim.channel import HopLog, Network
 from rassim.sim.environment import Environment
 from rassim.sim.streams import Streams
-from rassim.sim.units import parse_size
 
 
 @dataclass
@@ -182,7 +182,7 @@ def _simulate_hosts(scenario: Scenario, seed: int | np.random.SeedSequence, host
             panics += host.panics
         return _Part(
             errors=tables.errors_frame(ledger.rows),
-            ues=tables.ues_frame(ues, parse_size(scenario.guest.backing_page)),
+            ues=tables.ues_frame(ues, host_poison_bytes(scenario)),
             hops=tables.hops_frame(log),
             vms=tables.vms_frame(vms),
             faults=tables.faults_frame(faults),

@@ -556,6 +556,12 @@ class HypervisorConfig(Section):
         description="memory_failure() fails on a guest RAM page (MF_FAILED)",
         json_schema_extra={"source": "assumption: guest RAM pages are LRU/anonymous, handled"},
     )
+    hugetlb_keep_ue_mapped: bool = Field(
+        False,
+        description="guest RAM is a hugetlb memfd with MFD_MF_KEEP_UE_MAPPED (posted): "
+        "memory_failure() keeps the huge page mapped and only its poisoned 4 KiB faults, "
+        "instead of unmapping the whole huge page",
+    )
 
 
 class VmmConfig(Section):
@@ -565,7 +571,12 @@ class VmmConfig(Section):
         "inject_cper (with a CPER for the GPA), inject_retry (inject again while the GPA "
         "exits again within retry_window, up to max_retries, then restart the VM)",
     )
-    unmap: bool = Field(False, description="unmap the GPA from stage 2 (KVM userfault)")
+    unmap: bool = Field(
+        False,
+        description="unmap each poisoned GPA the VMM learns (from KVM_EXIT_ARM_SEA or SIGBUS "
+        "BUS_MCEERR_AR) from stage 2 at 4 KiB (KVM Userfault, posted): later touches of it "
+        "exit to the VMM",
+    )
     restart_after: int | None = Field(None, ge=1, description="restart after N poisoned GPAs")
     ao_action: AoAction = "ignore"
     guest_ghes: bool = Field(True, description="the VM has a HEST/GHES (QEMU ras=on)")
@@ -599,7 +610,11 @@ class GuestConfig(Section):
         description="guest RAM of one VM",
         json_schema_extra={"source": "assumption: four VMs fill a 512 GiB host"},
     )
-    backing_page: Literal["4KiB", "2MiB", "1GiB"] = "4KiB"
+    backing_page: Literal["4KiB", "2MiB", "1GiB"] = Field(
+        "4KiB",
+        description="page size backing guest RAM: 2MiB and 1GiB are hugetlb pages (a host "
+        "poisoning takes the whole huge page out; THP would be split), 4KiB small pages",
+    )
     processes: int = Field(8, ge=1)
     panic_on_oops: bool = False
     oops_limit: int = Field(

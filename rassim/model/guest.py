@@ -88,9 +88,9 @@ class GuestKernel:
         signal = "BUS_OBJERR" if esr & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT else "SIGKILL"
         self.ledger.resolve(error, Outcome.PROCESS_KILLED, f"arm64_notify_die(): {signal}")
         if error.owner is Owner.GUEST_ANON:
-            self.pages.reuse_gpa(error.ue_id)  # the dead process's pages are freed
+            self.pages.reuse_gpa(error.page)  # the dead process's pages are freed
         else:
-            self.pages.rearm(error.ue_id)
+            self.pages.rearm(error.page)
 
     def _kernel_sea_copy_mc(self, error: ErrorEvent, esr: int, cper: bool) -> None:
         """do_apei_claim_sea() of the arm64 copy_mc series (v13): apei_claim_sea() runs for
@@ -118,7 +118,7 @@ class GuestKernel:
         a failed read(2) or write(2), as it does for a clean page)."""
         self.ledger.step(error, "copy_mc: the copy fails")
         if error.owner is Owner.GUEST_PAGE_CACHE_DIRTY:
-            self.pages.retire(error.ue_id, Retirer.GUEST)
+            self.pages.retire(error.page, Retirer.GUEST)
             self.ledger.resolve(error, Outcome.RECOVERED, "guest memory_failure(): page dropped")
         else:
             self._memory_failure(error)
@@ -136,15 +136,15 @@ class GuestKernel:
             self.ledger.crash_vm(error, Outcome.VM_CRASHED, "die(): guest kernel panic", False)
             return
         self.ledger.resolve(error, Outcome.PROCESS_KILLED, "die(): current task killed")
-        self.pages.rearm(error.ue_id)
+        self.pages.rearm(error.page)
 
     def _memory_failure(self, error: ErrorEvent) -> None:
         """Guest APEI claimed the SEA: memory_failure(MF_ACTION_REQUIRED) on the guest page."""
         if error.owner in _RECOVERS:
-            self.pages.retire(error.ue_id, Retirer.GUEST)
+            self.pages.retire(error.page, Retirer.GUEST)
             self.ledger.resolve(error, Outcome.RECOVERED, "guest memory_failure(): page dropped")
         elif error.owner in _KILLS:
-            self.pages.retire(error.ue_id, Retirer.GUEST)
+            self.pages.retire(error.page, Retirer.GUEST)
             if self.rng.random() < self.p_handles_sigbus:
                 self.ledger.resolve(
                     error, Outcome.RECOVERED, "BUS_MCEERR_AR handled by the process"
@@ -155,7 +155,7 @@ class GuestKernel:
                 )
         else:
             self.ledger.resolve(error, Outcome.PROCESS_KILLED, "guest memory_failure(): MF_IGNORED")
-            self.pages.rearm(error.ue_id)
+            self.pages.rearm(error.page)
 
     def do_serror(self, error: ErrorEvent, esr: int) -> None:
         """do_serror(): IDS set, not a RAS SError -> arm64_serror_panic()."""
@@ -167,7 +167,7 @@ class GuestKernel:
         self.ledger.guest_took(error, None, True)
         self._ack(error)
         if error.owner in _KILLS or error.owner in _RECOVERS:
-            self.pages.retire(error.ue_id, Retirer.GUEST)
+            self.pages.retire(error.page, Retirer.GUEST)
             self.ledger.resolve(error, Outcome.OFFLINED, "guest memory_failure(): AO")
         else:  # kernel pages: MF_IGNORED; the host retired it, the guest cannot
             self.ledger.resolve(error, Outcome.OFFLINED, "guest memory_failure(): MF_IGNORED")

@@ -156,7 +156,7 @@ class Hypervisor:
         thread; memory_failure_cb() sends a plain SIGBUS when it does not return 0."""
         result = self.memory_failure(error)
         if result is MfResult.MF_RECOVERED:
-            self.pages.retire(error.ue_id, Retirer.HOST)
+            self.pages.retire(error.page, Retirer.HOST)
             code: SigbusCode | None = SigbusCode.BUS_MCEERR_AR
         else:
             self.ledger.step(error, f"memory_failure(): {result.name}")
@@ -169,7 +169,7 @@ class Hypervisor:
         user pages (guest RAM, VMM memory) are unmapped, MF_RECOVERED."""
         owner = error.owner
         if owner in (Owner.HOST_KERNEL, Owner.HOST_STAGE2):
-            self.pages.mark_hwpoison(error.ue_id)
+            self.pages.mark_hwpoison(error.page)
             return MfResult.MF_IGNORED
         if owner.in_guest_ram and self.rng.random() < self.p_mf_failed:
             return MfResult.MF_FAILED
@@ -185,17 +185,17 @@ class Hypervisor:
         elif error.context is Context.HOST_STAGE2_FREE:
             detail = "die(): the task freeing the stage-2 tables killed, the page leaked"
             self.ledger.resolve(error, Outcome.PROCESS_KILLED, detail)
-            self.pages.retire(error.ue_id, Retirer.LEAK)
+            self.pages.retire(error.page, Retirer.LEAK)
         else:
             self.ledger.resolve(error, Outcome.PROCESS_KILLED, "die(): current host task killed")
-            self.pages.rearm(error.ue_id)
+            self.pages.rearm(error.page)
 
     def _host_user_sea(self, error: ErrorEvent, claimed: bool) -> None:
         """The VMM process itself read the poison: SIGBUS AR on a claimed SEA (after
         memory_failure() unmapped the page), otherwise arm64_notify_die() BUS_OBJERR."""
         if claimed:
             self.ledger.claimed(error)
-            self.pages.retire(error.ue_id, Retirer.HOST)
+            self.pages.retire(error.page, Retirer.HOST)
             code = SigbusCode.BUS_MCEERR_AR
         else:
             code = SigbusCode.BUS_OBJERR
@@ -210,7 +210,7 @@ class Hypervisor:
             self.ledger.resolve(
                 error, Outcome.RECOVERED, "SError CE/UEO: the CPU can make progress"
             )
-            self.pages.rearm(error.ue_id)
+            self.pages.rearm(error.page)
         elif not error.context.in_guest or (ras and severity is SErrorSeverity.UC):
             self.ledger.panic_host(error, f"arm64_serror_panic(): AET {severity.name}")
         else:
@@ -247,9 +247,9 @@ class Hypervisor:
             result = self.memory_failure(error)
             if result is not MfResult.MF_RECOVERED:
                 self.ledger.resolve(error, Outcome.RECOVERED, f"memory_failure(): {result.name}")
-                self.pages.leave_reported(error.ue_id)
+                self.pages.leave_reported(error.page)
                 continue
-            self.pages.retire(error.ue_id, Retirer.HOST)
+            self.pages.retire(error.page, Retirer.HOST)
             if error.vm is None or error.owner is Owner.HOST_STAGE2:
                 self.ledger.resolve(error, Outcome.OFFLINED, "memory_failure(): free page offlined")
                 continue

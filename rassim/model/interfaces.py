@@ -5,7 +5,9 @@
   implements it (:class:`rassim.model.ledger.HostLedger`) applies the consequences: a
   VM or host goes down, and every other event in flight on it ends with it.
 - :class:`Pages`: what a layer may do to a poisoned page, through the memory node that
-  owns it (the only writer of UE state). A page is named by its UE id.
+  owns it (the only writer of UE state). A page is named by the ``page`` of the error
+  event that touched it: its UE's id, or for a subpage of a huge page the host poisoned
+  whole, a key of its own; :meth:`Pages.log` takes the UE's id.
 """
 
 from __future__ import annotations
@@ -58,25 +60,25 @@ class Retirer(StrEnum):
 
 
 class Pages(Protocol):
-    """A layer's access to poisoned pages (owned by the memory node)."""
+    """A layer's access to poisoned pages (owned by the memory node), by page key."""
 
-    def rearm(self, ue_id: int) -> None:
+    def rearm(self, page: int) -> None:
         """The reader survived and the page stays poisoned and in use: its next touch or
         scrub is scheduled (a page KVM's walk was freeing goes on to the free pool)."""
 
-    def retire(self, ue_id: int, by: Retirer) -> None:
+    def retire(self, page: int, by: Retirer) -> None:
         """``by`` took the page out of use."""
 
-    def reuse_gpa(self, ue_id: int) -> None:
+    def reuse_gpa(self, page: int) -> None:
         """The guest freed the GPA (its process died) and will allocate it again."""
 
-    def mark_hwpoison(self, ue_id: int) -> None:
+    def mark_hwpoison(self, page: int) -> None:
         """memory_failure() set PG_hwpoison but could not isolate the page (a kernel page):
         it stays in use, and is never returned to the free pool."""
 
     def log(self, ue_id: int) -> None:
         """The host holds a record of the error (a CPER, or the panic it caused)."""
 
-    def leave_reported(self, ue_id: int) -> None:
+    def leave_reported(self, page: int) -> None:
         """The scrubber's report could not retire the page: it stays in use, and the
         scrubber does not report it again."""

@@ -100,9 +100,10 @@ class RunLedger:
         context: Context,
         el: int | None,
         now: int,
+        page: int | None = None,
     ) -> ErrorEvent:
         error = ErrorEvent(
-            self._next_id, kind, ue_id, host, vm, process, owner, gpa, context, el, now
+            self._next_id, kind, ue_id, host, vm, process, owner, gpa, context, el, now, page
         )
         self._next_id += 1
         self.open[error.error_id] = _Open(error)

@@ -21,6 +21,12 @@ A VM's stage-2 table pages leave with it: KVM frees them when the VM is torn dow
 VMM process exits) and, on CPUs without FEAT_S2FWB, when the guest resets. The freeing
 walk reads every descriptor, so a still-poisoned table page is consumed by the host
 kernel then (:meth:`MemoryNode.vm_stopped`).
+
+Guest RAM backed by hugetlb pages loses a whole huge page when the host poisons it: each
+of its other subpages faults at the guest's next touch of it
+(:mod:`rassim.model.hugepages`). A subpage touched so becomes a page of its own, keyed by
+a negative number (it is not a UE: its events count for the UE whose poisoning took it
+out of use).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rassim.model.hugepages import PAGE, PoisonedHugePage, apportion
 from rassim.model.interfaces import Retirer
 from rassim.model.ledger import RunLedger
 from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
@@ -41,14 +48,14 @@ from rassim.sim.environment import Environment
 from rassim.sim.events import Timer
 from rassim.sim.units import NS_PER_H, parse_size
 
-PAGE = 4096
 _FREE = (Owner.HOST_FREE, Owner.GUEST_FREE)
 GUEST_RAM_BASE = 0x4000_0000  # QEMU virt: RAM starts at 1 GiB (seed 003: PA 0x40fa6000)
 
 
 @dataclass(slots=True, eq=False)
 class Ue:
-    """One uncorrected error: a poisoned 4 KiB page and who owns it now."""
+    """One uncorrected error: a poisoned 4 KiB page and who owns it now; or a subpage of a
+    huge page the host poisoned for it (``parent``: that UE; ``ue_id``: its page key)."""
 
     ue_id: int
     host: int
@@ -77,6 +84,21 @@ class Ue:
     events: int = 0
     clock: Timer | None = None  # its next touch or scrub
     due: EventKind = EventKind.SCRUB  # what happens when the clock runs out
+    parent: Ue | None = None  # a subpage: the UE whose host poisoning took it out
+    huge: PoisonedHugePage | None = None  # the host poisoned the huge page holding it
+
+
+def keeps_ue_mapped(scenario: Scenario) -> bool:
+    """memory_failure() keeps a poisoned hugetlb page mapped (MFD_MF_KEEP_UE_MAPPED, a
+    hugetlb memfd flag: moot for 4 KiB backing)."""
+    hugetlb = parse_size(scenario.guest.backing_page) > PAGE
+    return scenario.hypervisor.hugetlb_keep_ue_mapped and hugetlb
+
+
+def host_poison_bytes(scenario: Scenario) -> int:
+    """What the host's poisoning of a guest RAM page costs: its whole backing page, or
+    4 KiB when the hugetlb memfd keeps the huge page mapped."""
+    return PAGE if keeps_ue_mapped(scenario) else parse_size(scenario.guest.backing_page)
 
 
 # The host-level owners a logged page type allows (None: guest RAM), docs/replay.md.
@@ -124,9 +146,11 @@ class MemoryMap:
             for placement, owners in PLACED.items()
         }
         self.guest_owners = list(g.memory_map)
-        self.guest_weights = _normalise(list(g.memory_map.values()))
+        self.guest_shares = list(g.memory_map.values())
+        self.guest_weights = _normalise(self.guest_shares)
         self.host_bytes = m.host_memory
         self.backing_page = parse_size(g.backing_page)
+        self.keep_ue_mapped = keeps_ue_mapped(scenario)
 
     def draw_host(self, rng: Draws) -> tuple[Owner, int | None]:
         """An owner for a page anywhere on the host, and its VM if it belongs to one."""
@@ -196,6 +220,10 @@ class MemoryNode:
             owner: NS_PER_H / access.access_rate if access.access_rate > 0 else None
             for owner, access in self.access.items()
         }
+        self.guest_rates = [
+            self.access[owner].access_rate / NS_PER_H for owner in memory_map.guest_owners
+        ]
+        self.subpage_keys = itertools.count(-1, -1)
         self.ues: list[Ue] = []  # every UE ever, for the results
         self.pages: dict[int, Ue] = {}  # UEs not cleared nor retired for good, by id
         # The same by VM (None: host memory), in creation order so that resets draw from
@@ -274,7 +302,7 @@ class MemoryNode:
             elif (gap := self.read_gap[ue.owner]) is not None:
                 at = now + ue.rng.exponential(gap)
             if at < math.inf:
-                retouch = ue.host_poisoned or ue.vmm_unmapped
+                retouch = self._host_unmapped(ue) or ue.vmm_unmapped
                 kind = EventKind.RETOUCH if retouch else EventKind.CONSUMPTION
         period = self.scrub_period
         if period and not (ue.host_poisoned or ue.scrub_reported or ue.detached):
@@ -284,13 +312,72 @@ class MemoryNode:
         if at < self.horizon_ns:
             ue.due = kind
             ue.clock = Timer(self.env, math.ceil(at) - now, ue, self._run_out)
+        if ue.huge is not None and not ue.detached:
+            self._arm_huge(ue, ue.huge)
 
     @staticmethod
     def _stop_clock(ue: Ue) -> None:
-        """The page's pending touch or scrub no longer matters."""
+        """The page's pending touch or scrub (and its huge page's) no longer matters."""
         if ue.clock is not None:
             ue.clock.cancel()
             ue.clock = None
+        if ue.huge is not None and ue.huge.clock is not None:
+            ue.huge.clock.cancel()
+            ue.huge.clock = None
+
+    def _host_unmapped(self, ue: Ue) -> bool:
+        """memory_failure() unmapped the page from the VMM and stage 2: a touch faults
+        to KVM instead of reading the poison (unless the hugetlb memfd keeps it mapped)."""
+        return ue.host_poisoned and not (self.map.keep_ue_mapped and ue.owner.in_guest_ram)
+
+    # -- huge pages the host poisoned whole ----------------------------------------------------
+    def _poison_huge_page(self, ue: Ue) -> None:
+        """try_memory_failure_hugetlb(): the whole huge page holding ``ue`` is unmapped.
+        Its other subpages hold the guest memory map's shares (apportioned, not drawn:
+        an assumption)."""
+        subpages = self.map.backing_page // PAGE
+        gpa: int = ue.gpa  # type: ignore[assignment]
+        base = gpa & ~(self.map.backing_page - 1)
+        untouched = apportion(subpages - 1, self.map.guest_shares)
+        ue.huge = PoisonedHugePage(
+            base, subpages, (gpa - base) // PAGE, untouched, list(self.guest_rates)
+        )
+
+    def _arm_huge(self, ue: Ue, huge: PoisonedHugePage) -> None:
+        """The next first touch of one of the huge page's untouched subpages."""
+        rate = huge.rate()
+        if rate > 0:
+            at = self.env.now + ue.rng.exponential(1 / rate)
+            if at < self.horizon_ns:
+                huge.clock = Timer(self.env, math.ceil(at) - self.env.now, ue, self._touch_huge)
+
+    def _touch_huge(self, clock: Timer) -> None:
+        """The guest touches a subpage of the poisoned huge page for the first time since:
+        hugetlb_fault() -> VM_FAULT_HWPOISON_LARGE -> SIGBUS AR for that GPA."""
+        parent: Ue = clock.value
+        huge: PoisonedHugePage = parent.huge  # type: ignore[assignment]
+        huge.clock = None
+        index, gpa = huge.touch(parent.rng)
+        owner = self.map.guest_owners[index]
+        subpage = Ue(
+            ue_id=next(self.subpage_keys),
+            host=self.host,
+            hpa=parent.hpa,
+            permanent=False,
+            created_ns=self.env.now,
+            source=parent.source,
+            owner=owner,
+            vm=parent.vm,
+            process=self.map.draw_process(parent.rng, owner),
+            gpa=gpa,
+            rng=parent.rng,
+            host_poisoned=True,
+            due=EventKind.RETOUCH,
+            parent=parent,
+        )
+        self._index(subpage)
+        self._touch(subpage)
+        self._arm_huge(parent, huge)
 
     @staticmethod
     def _touchable(ue: Ue) -> bool:
@@ -305,28 +392,45 @@ class MemoryNode:
         """The page's clock ran out: it is read, re-touched or scrubbed now."""
         ue: Ue = clock.value
         ue.clock = None
+        self._touch(ue)
+
+    def _touch(self, ue: Ue) -> None:
+        """``ue`` is read, re-touched or scrubbed now (``ue.due``): an error event opens."""
         kind = ue.due
         if kind is EventKind.CONSUMPTION and ue.owner in _FREE:
             # Allocation writes the page before anyone reads it (clear_page: DC ZVA).
             self._release(ue, within_vm=True)
             return
         process = ue.process
+        counted = ue.parent or ue  # the UE the event belongs to
         if kind is EventKind.SCRUB:
             context, el = Context.SCRUBBER, None
         else:
             if kind is EventKind.CONSUMPTION:
-                ue.consumptions += 1
+                counted.consumptions += 1
             context, el = self._context(ue)
             if process is None and context.in_guest:
                 process = ue.rng.below(self.map.processes)  # running on the vCPU
-        ue.events += 1
+        counted.events += 1
         error = self.ledger.open_event(
-            kind, ue.ue_id, self.host, ue.vm, process, ue.owner, ue.gpa, context, el, self.env.now
+            kind,
+            counted.ue_id,
+            self.host,
+            ue.vm,
+            process,
+            ue.owner,
+            ue.gpa,
+            context,
+            el,
+            self.env.now,
+            ue.ue_id,
         )
         if kind is EventKind.CONSUMPTION:
             self.reads.send(PoisonRead(error))
         elif kind is EventKind.RETOUCH:
-            self.retouches.send(Stage2Fault(error, ue.host_poisoned))
+            # KVM checks a userfault GPA before it looks for the pfn (KVM Userfault v1 06/13).
+            hwpoisoned = self._host_unmapped(ue) and not ue.vmm_unmapped
+            self.retouches.send(Stage2Fault(error, hwpoisoned))
         else:
             self.scrubs.send(ScrubReport(error))
 
@@ -365,6 +469,9 @@ class MemoryNode:
         ue = self.pages[ue_id]
         if by is Retirer.HOST:
             ue.host_poisoned = True
+            whole = ue.owner.in_guest_ram and self.map.backing_page > PAGE
+            if whole and ue.huge is None and ue.parent is None and not self.map.keep_ue_mapped:
+                self._poison_huge_page(ue)
         elif by is Retirer.VMM:
             ue.vmm_unmapped = True
         elif by is Retirer.GUEST:
@@ -466,10 +573,13 @@ class MemoryNode:
     def vm_booted(self, vm: int, vmm_restarted: bool, vmm_known: set[int]) -> None:
         """A VM came back: the guest forgot its retired pages; maybe the VMM is new too.
 
-        Pages the VMM knew to be bad are replaced by fresh ones on reset (QEMU
-        kvm_unpoison_all()); a new VMM process gets fresh guest RAM altogether.
+        Pages the VMM knew to be bad are replaced by fresh ones on reset, a whole backing
+        page at a time (QEMU kvm_unpoison_all() -> qemu_ram_remap()); a new VMM process
+        gets fresh guest RAM altogether.
         """
         self.vms_down.discard(vm)
+        mask = ~(self.map.backing_page - 1)
+        remapped = {gpa & mask for gpa in vmm_known}
         for ue in list(self.by_vm.get(vm, {}).values()):
             if ue.detached or ue.freeing:
                 continue
@@ -478,7 +588,7 @@ class MemoryNode:
                 # VMM memory survives a guest reboot; stage-2 tables still in the VM's
                 # index were kept (FEAT_S2FWB) or newly allocated to it
                 self._arm(ue)
-            elif (ue.owner.in_guest_ram and ue.gpa in vmm_known) or (retired and vmm_restarted):
+            elif (ue.gpa is not None and ue.gpa & mask in remapped) or (retired and vmm_restarted):
                 ue.detached = True  # the VMM mapped fresh memory at this GPA
             elif retired:
                 ue.guest_poisoned = False
@@ -493,8 +603,12 @@ class MemoryNode:
         self.host_running = True
         self.vms_down.clear()
         for ue in list(self.pages.values()):
+            if ue.parent is not None:  # its huge page is whole again
+                self._unindex(ue)
+                continue
             ue.host_poisoned = ue.vmm_unmapped = ue.guest_poisoned = ue.detached = False
             ue.pg_hwpoison = ue.freeing = False
+            ue.huge = None
             if ue.logged and self.retire_logged_on_boot:
                 # Retired at every boot from now on: the page leaves the index for good.
                 ue.host_poisoned = ue.detached = True

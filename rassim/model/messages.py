@@ -32,6 +32,7 @@ class ErrorEvent:
         "host",
         "kind",
         "owner",
+        "page",
         "process",
         "started_ns",
         "ue_id",
@@ -51,10 +52,14 @@ class ErrorEvent:
         context: Context,
         el: int | None,
         started_ns: int,
+        page: int | None = None,
     ) -> None:
         self.error_id = error_id
         self.kind = kind
-        self.ue_id = ue_id  # the poisoned page, as the memory node knows it
+        self.ue_id = ue_id  # the UE it belongs to
+        # The page the layers act on (rassim.model.interfaces.Pages): the UE's own, or a
+        # subpage of the huge page the host's poisoning of it took out of use.
+        self.page = ue_id if page is None else page
         self.host = host
         self.vm = vm
         self.process = process  # the guest process that read it (or ran when it was read)

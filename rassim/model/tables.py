@@ -95,11 +95,12 @@ _UE_FIELDS = (
 )
 
 
-def ues_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
+def ues_frame(ues: list[Ue], host_poison_bytes: int) -> pd.DataFrame:
     """One row per UE, as ``ues`` lists them, with its final :class:`UeState` and the memory
-    its retirement costs: a retired host page of guest RAM takes its whole backing page (a
-    1 GiB hugetlb page is poisoned whole); a page the VMM unmapped or the guest retired, or
-    host memory, costs 4 KiB; a cleared or live page costs nothing."""
+    its retirement costs: a retired host page of guest RAM takes ``host_poison_bytes``, its
+    whole backing page (a 1 GiB hugetlb page is poisoned whole) unless the memfd keeps it
+    mapped; a page the VMM unmapped or the guest retired, or host memory, costs 4 KiB; a
+    cleared or live page costs nothing."""
     fields = attrgetter(*_UE_FIELDS)
     values = list(zip(*map(fields, ues), strict=True)) or [()] * len(_UE_FIELDS)
     data = dict(zip(_UE_FIELDS, values, strict=True))
@@ -113,7 +114,7 @@ def ues_frame(ues: list[Ue], backing_page: int) -> pd.DataFrame:
         [UeState.CLEARED, UeState.OFFLINED, UeState.LIVE],
         UeState.LATENT,
     )
-    lost = np.where(flag["host_poisoned"] & in_guest_ram, backing_page, PAGE)
+    lost = np.where(flag["host_poisoned"] & in_guest_ram, host_poison_bytes, PAGE)
     return pd.DataFrame(
         {
             "ue_id": columns.ints(data["ue_id"]),

@@ -128,6 +128,8 @@ class Vmm:
         else:
             gpa: int = error.gpa  # type: ignore[assignment]
             self.hwpoison.add(gpa & _PAGE_MASK)
+            if self.unmap:
+                self.pages.retire(error.page, Retirer.VMM)
             if not self._restart_after(error, gpa):
                 self._inject(error, qemu_sea_esr(error.el or 0), cper=True)
 
@@ -218,7 +220,7 @@ class Vmm:
         if gpa_valid:
             self.hwpoison.add(arm_sea.gpa)
             if self.unmap:
-                self.pages.retire(error.ue_id, Retirer.VMM)
+                self.pages.retire(error.page, Retirer.VMM)
             if self._restart_after(error, arm_sea.gpa):
                 return
         cper = self.strategy == "inject_cper" and gpa_valid and self.guest_ghes
