@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate results/: every canonical experiment, one traced run for the timeline, and
-# the report. Usage: bash experiments/run-all.sh [--workers N]
+# Regenerate results/: every canonical experiment, one traced run for the timeline, the
+# replay of the example fleet's log (with its own report), and the report.
+# Usage: bash experiments/run-all.sh [--workers N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for experiment in experiments/*.toml; do
@@ -9,4 +10,6 @@ for experiment in experiments/*.toml; do
 done
 rassim run --preset qemu-ras --set duration=2d --set memory.acceleration=300000 -r 2 \
     --out results/trace-qemu-ras
+rassim replay experiments/replay/log --scenario experiments/replay/fleet.toml -r 20 \
+    --out results/replay --quiet
 rassim report results --out results/report

@@ -24,6 +24,7 @@ from rassim.sim.units import format_duration, format_size, parse_duration, parse
 SWEEP_METRICS = ("recovery_rate", "vm_interruptions_per_1000_vm_years", "goodput", "availability")
 POLICY_KEY = "hypervisor.policy"
 POLICIES = ("serror_fallback", "exit_to_user")
+PA_LIMIT = 1 << 52  # ARM64's largest physical address space (FEAT_LPA): rassim replay's limit
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -254,7 +255,11 @@ def _fit_parser(commands) -> None:
             "reported. See docs/replay.md."
         ),
     )
-    _log_arguments(fit)
+    _log_arguments(
+        fit,
+        "--host-memory; raise it when the hosts' DRAM sits above a hole in the physical "
+        "address map",
+    )
     fit.add_argument("--out", "-o", type=Path, required=True, help="scenario file to write")
     fit.add_argument(
         "--host-memory",
@@ -281,8 +286,9 @@ def _fit_parser(commands) -> None:
     fit.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
-def _log_arguments(parser: argparse.ArgumentParser) -> None:
-    """The logs read by ``fit`` and ``replay``, and how their rows are checked."""
+def _log_arguments(parser: argparse.ArgumentParser, limit: str) -> None:
+    """The logs read by ``fit`` and ``replay``, and how their rows are checked (``limit``:
+    the default address limit, in words)."""
     parser.add_argument(
         "logs", nargs="+", type=Path, metavar="LOG", help="database, CSV or directory"
     )
@@ -295,8 +301,7 @@ def _log_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address-limit",
         metavar="SIZE",
-        help="skip addresses at or above this (default: the host memory; raise it when the "
-        "hosts' DRAM sits above a hole in the physical address map)",
+        help=f"skip rows with addresses at or above this (default: {limit})",
     )
 
 
@@ -329,7 +334,7 @@ def _replay_parser(commands) -> None:
             "scenario's (--scenario, --preset, --set). See docs/replay.md."
         ),
     )
-    _log_arguments(replay)
+    _log_arguments(replay, "4PiB, a 52-bit physical address space, ARM64's largest")
     replay.add_argument("--scenario", type=Path, metavar="FILE", help="the fleet's scenario")
     replay.add_argument("--preset", help="start from a named preset (see `rassim presets`)")
     replay.add_argument(
@@ -712,12 +717,11 @@ def _page_size(args: argparse.Namespace) -> int:
     return page_size
 
 
-def _read_log(args: argparse.Namespace, host_memory: int):
-    """The logs of ``fit`` or ``replay``, rows checked against ``host_memory`` (or
+def _read_log(args: argparse.Namespace, limit: int):
+    """The logs of ``fit`` or ``replay``, addresses checked against ``limit`` (or
     ``--address-limit``)."""
     from rassim.replay import ReadOptions, read_log
 
-    limit = host_memory
     if args.address_limit is not None:
         limit = _quantity(parse_size, args.address_limit, "--address-limit")
     return read_log(args.logs, ReadOptions(address_limit=limit, page_size=_page_size(args)))
@@ -737,7 +741,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         check_fixed("--set", item.partition("=")[0].strip())
     base = load_scenario(args.scenario, args.preset, args.overrides)
     arms = settings(args.compare)
-    log = _read_log(args, base.memory.host_memory)
+    log = _read_log(args, PA_LIMIT)
     fleet = fleet_of(log, base, args.hosts, _observed(args))
     from rassim.replay.counterfactual import arm_scenarios, replay
 

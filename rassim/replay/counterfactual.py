@@ -183,6 +183,6 @@ def _write(
         "ues_logged": len(log.uncorrected),
         "ces_logged": sum(e.count for e in log.corrected),
         "skipped": log.skipped.lines(),
-        "notes": log.notes.lines(),
+        "notes": [*log.notes.lines(), *fleet.notes()],
     }
     (stage / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -25,7 +25,7 @@ from rassim.replay.log import ErrorLog
 from rassim.replay.pagetypes import placement
 from rassim.replay.records import EPOCH
 from rassim.scenario import Scenario
-from rassim.sim.units import NS_PER_D, format_duration
+from rassim.sim.units import NS_PER_D, format_duration, format_size
 
 CE_PAGE = 4096  # rasdaemon counts CEs per 4 KiB page (PAGE_SHIFT 12, ras-page-isolation.h)
 SOURCE = "rassim replay"
@@ -41,6 +41,7 @@ class Fleet:
     start_ns: int  # since the Unix epoch, UTC
     duration_ns: int
     duration_from_log: bool  # no --observed: the log's span and a scrub period after it
+    host_memory: int  # the scenario's memory.host_memory, for the notes
 
     @property
     def start(self) -> datetime:
@@ -49,6 +50,18 @@ class Fleet:
     @property
     def ues(self) -> int:
         return len(self.log.uncorrected)
+
+    def notes(self) -> list[str]:
+        """What a reader of the replay should know about the log beyond its own notes."""
+        above = [e for e in self.log.uncorrected if (e.address or 0) >= self.host_memory]
+        if not above:
+            return []
+        return [
+            f"{len(above)} UE(s) at addresses at or above memory.host_memory "
+            f"({format_size(self.host_memory)}), replayed at those addresses (first: "
+            f"{above[0].origin}): DRAM above a hole in the physical address map, or hosts "
+            "with more memory than the scenario's"
+        ]
 
     def replayed(self) -> list[dict[str, Any]]:
         """``memory.replayed``: one entry per uncorrected row, in log order."""
@@ -120,6 +133,7 @@ def fleet_of(
         start_ns=log.errors[0].time_ns,
         duration_ns=duration,
         duration_from_log=observed_ns is None,
+        host_memory=base.memory.host_memory,
     )
 
 

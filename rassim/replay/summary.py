@@ -23,7 +23,7 @@ def header(fleet: Fleet, seed: int, replications: int, wall: float) -> list[str]
         "one UE of every run (checked)",
     ]
     lines += [f"skipped: {line}" for line in log.skipped.lines()]
-    lines += [f"note: {line}" for line in log.notes.lines()]
+    lines += [f"note: {line}" for line in [*log.notes.lines(), *fleet.notes()]]
     return lines
 
 
@@ -37,7 +37,7 @@ def format_replay(
     lines = [*header(fleet, seed, replications, wall), "", f"{keys}: {labels}"]
     lines += ["same seeds in every arm (differences are paired)", ""]
     arms = [r.arm for r in replayed]
-    lines.append(format_comparison(arms, paired=True))
+    lines.append(format_comparison(arms, paired=True, more="add replications (-r N)"))
     if len(arms) > 2:
         lines += ["", *_differences(replayed)]
     return "\n".join(lines)

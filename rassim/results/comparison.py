@@ -14,6 +14,7 @@ import pandas as pd
 from rassim.results.estimates import difference, estimate
 from rassim.results.metrics import HEADLINE, METRICS, Metric, tallies_of
 
+MORE_CLUSTERS = "add hosts (--set fleet.hosts=N) or replications (-r N)"
 FEW_CLUSTERS = 10  # below this many host-runs an interval rests on little (docs/metrics.md)
 
 
@@ -133,8 +134,9 @@ def _column(texts: list[str], heading: str) -> list[str]:
     return [heading.rjust(width), *(t.rjust(width) for t in texts)]
 
 
-def format_comparison(arms: list[Arm], paired: bool = True) -> str:
-    """The text ``rassim run`` (one arm) and ``rassim compare`` (two) print."""
+def format_comparison(arms: list[Arm], paired: bool = True, more: str = MORE_CLUSTERS) -> str:
+    """The text ``rassim run`` (one arm) and ``rassim compare`` (two) print; ``more`` says
+    how to get more host-runs."""
     frame = comparison_frame(arms, paired)
     names = [f"{row.label} ({row.unit})" for row in frame.itertuples()]
     columns = [[n.ljust(max(map(len, names))) for n in ["metric, 95% CI", *names]]]
@@ -165,13 +167,14 @@ def format_comparison(arms: list[Arm], paired: bool = True) -> str:
         row = [label.ljust(width)]
         row += [_column(cells[a.label], a.label)[index + 1] for a in arms]
         lines.append("  ".join(row))
-    lines += ["", *notes(arms, paired), "", "definitions (docs/metrics.md):"]
+    lines += ["", *notes(arms, paired, more), "", "definitions (docs/metrics.md):"]
     lines += [f"  {name}: {METRICS[name].definition}" for name in frame["metric"]]
     return "\n".join(lines)
 
 
-def notes(arms: list[Arm], paired: bool) -> list[str]:
-    """How to read the intervals: what they pool, and when they rest on little."""
+def notes(arms: list[Arm], paired: bool, more: str = MORE_CLUSTERS) -> list[str]:
+    """How to read the intervals: what they pool, and when they rest on little (``more``:
+    how to get more host-runs)."""
     clusters = min(len(arm.tallies()) for arm in arms)
     runs = min(len(arm.summaries) for arm in arms)
     out = [
@@ -181,7 +184,6 @@ def notes(arms: list[Arm], paired: bool) -> list[str]:
     if clusters < FEW_CLUSTERS:
         out.append(
             f"note: fewer than {FEW_CLUSTERS} host-runs: intervals rest on the pooled counts "
-            "(one host-run) or on few clusters (wide); add hosts (--set fleet.hosts=N) or "
-            "replications (-r N)"
+            f"(one host-run) or on few clusters (wide); {more}"
         )
     return out

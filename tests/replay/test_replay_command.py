@@ -213,3 +213,20 @@ def test_the_figure_shows_every_logged_ue_in_every_arm(replayed) -> None:
         points = [len(c.get_offsets()) for c in axes.collections]
         assert points[0] == log["corrected"].sum()  # the CE ticks
         assert sum(points[1:]) == sum(expected.values())
+
+
+def test_addresses_above_the_hosts_memory_are_replayed(tmp_path: Path, capsys) -> None:
+    """DRAM above a hole in the physical map: a replay keeps the error (52-bit limit)."""
+    rows = [
+        ("2025-01-01 00:00:00 +0000", 1, "Uncorrected", 600 << 30),
+        ("2025-01-01 01:00:00 +0000", 1, "Uncorrected", 1 << 20),
+        ("2025-01-01 02:00:00 +0000", 1, "Uncorrected", 1 << 53),
+    ]
+    database = make_database(tmp_path / "big.db", rows)
+    assert main(["replay", str(database), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "replay of 2 uncorrected error(s)" in printed
+    assert "skipped: 1 rows with an address beyond the host's memory" in printed
+    assert "note: 1 UE(s) at addresses at or above memory.host_memory (512GiB)" in printed
+    ues = pd.read_parquet(tmp_path / "out" / "exit_to_user" / "ues.parquet")
+    assert sorted(ues["hpa"]) == [1 << 20, 600 << 30]
