@@ -45,29 +45,37 @@ def build_report(
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     found = discover(results_dir, skip=out)
+    replayed = replay.replay_meta(results_dir)
     with replaced_output(out, "report", _earlier_report) as stage:
-        sections = []
-        for results in found:
-            folder = stage if len(found) == 1 else stage / slug(results.path.name)
-            sections.append(_section(results, folder, stage, single=len(found) == 1))
-        arms = _compared_arms(results_dir, found)
-        if arms is not None:  # rassim compare --out: the verdict is the paired difference
-            first, second = arms
-            verdict = arms_verdict(found[first], found[second], paired=True)
-            sections[first].verdict, sections[second].verdict = verdict, Verdict()
-        title = (
-            f"rassim report: {found[0].name}"
-            if len(found) == 1
-            else f"rassim report: {results_dir.resolve().name} ({len(found)} experiments)"
-        )
-        meta = replay.replay_meta(results_dir)
-        if meta is not None:  # rassim replay --out: the log first, then the arms compared
-            sections = _replay_sections(results_dir, meta, found, sections, stage)
+        if replayed is not None:  # rassim replay --out: the log, then the arms side by side
+            sections = _replay_sections(results_dir, replayed, found, stage)
             title = f"rassim replay report: {results_dir.resolve().name}"
+        else:
+            sections = _sections(results_dir, found, stage)
+            title = (
+                f"rassim report: {found[0].name}"
+                if len(found) == 1
+                else f"rassim report: {results_dir.resolve().name} ({len(found)} experiments)"
+            )
         (stage / REPORT).write_text(render(title, sections, str(results_dir)), encoding="utf-8")
         meta = {**meta_fields("report", argv or []), "results": str(results_dir)}
         (stage / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out / REPORT
+
+
+def _sections(results_dir: Path, found: list[Results], stage: Path) -> list[Section]:
+    """One section per results directory found; a ``rassim compare --out`` directory's
+    verdict is the paired difference of its arms."""
+    sections = []
+    for results in found:
+        folder = stage if len(found) == 1 else stage / slug(results.path.name)
+        sections.append(_section(results, folder, stage, single=len(found) == 1))
+    arms = _compared_arms(results_dir, found)
+    if arms is not None:
+        first, second = arms
+        verdict = arms_verdict(found[first], found[second], paired=True)
+        sections[first].verdict, sections[second].verdict = verdict, Verdict()
+    return sections
 
 
 def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] | None:
@@ -88,17 +96,21 @@ def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] |
 
 
 def _replay_sections(
-    results_dir: Path, meta: dict, found: list[Results], sections: list[Section], stage: Path
+    results_dir: Path, meta: dict, found: list[Results], stage: Path
 ) -> list[Section]:
-    """A replay directory's sections: the fleet's log, then the arms in the order compared."""
-    order = replay.arm_order(meta, found)
-    arms = [sections[i] for i in order]
-    replay.arm_verdicts(meta, [found[i] for i in order], arms)
-    log, figures = replay.log_section(results_dir, meta, [found[i] for i in order])
+    """A replay directory's sections: the fleet's log with the verdict about its errors,
+    then every arm side by side (the figures of any sweep, one point per arm) with each
+    arm's paired difference from the baseline."""
+    arms = replay.arms(meta, found)
+    log, figures = replay.log_section(results_dir, meta, arms)
     folder = stage / log.anchor
     folder.mkdir()
     log.figures += [_save(f.figure, folder, stage, f.name, f.title, f.caption) for f in figures]
-    return [log, *arms]
+    combined = replay.side_by_side(results_dir, meta, arms)
+    section = _section(combined, stage / "arms", stage, single=False)
+    section.verdict = replay.against_baseline(arms)
+    section.facts = replay.arm_facts(meta, section.facts)
+    return [log, section]
 
 
 def _save(figure: Figure, folder: Path, stage: Path, name: str, title: str, caption: str) -> Shown:

@@ -56,35 +56,95 @@ def replay_meta(results_dir: Path) -> dict[str, Any] | None:
     return meta if written_by(meta, COMMAND) else None
 
 
-def arm_order(meta: dict[str, Any], found: list[Results]) -> list[int]:
-    """Indices into ``found`` of the arms, in the order the replay compared them."""
-    where = {results.path.name: index for index, results in enumerate(found)}
-    directories = [arm["directory"] for arm in meta["arms"]]
-    missing = [d for d in directories if d not in where]
+def arms(meta: dict[str, Any], found: list[Results]) -> list[Results]:
+    """The arms' run directories, in the order the replay compared them, each named after
+    its values (``exit_to_user, inject_cper``)."""
+    where = {results.path.name: results for results in found}
+    missing = [arm["directory"] for arm in meta["arms"] if arm["directory"] not in where]
     if missing:
         raise ConfigError(f"replay directory lacks the run directory of arm(s) {missing}")
-    return [where[d] for d in directories]
+    return [dataclasses.replace(where[a["directory"]], name=a["label"]) for a in meta["arms"]]
 
 
-def arm_verdicts(meta: dict[str, Any], arms: list[Results], sections: list[Section]) -> None:
-    """Each arm's section says what it is; each after the first carries its paired
-    difference from the first."""
-    labels = [arm["label"] for arm in meta["arms"]]
-    named = [dataclasses.replace(r, name=label) for r, label in zip(arms, labels, strict=True)]
-    for index, (results, section) in enumerate(zip(named, sections, strict=True)):
-        values = ", ".join(f"{k} = {v}" for k, v in meta["arms"][index]["values"].items())
-        section.name = results.name
-        section.description = (
-            f"{'Baseline arm' if index == 0 else 'Arm'}: {values}; the fleet's "
-            f"{meta['ues_logged']} logged UE(s), {meta['replications']} replication(s)."
+def side_by_side(results_dir: Path, meta: dict[str, Any], arms: list[Results]) -> Results:
+    """Every arm as one point of a sweep whose factors are the compared keys, so that the
+    figures and tables of any sweep compare them (run ids renumbered across arms)."""
+    keys = list(meta["arms"][0]["values"])
+    columns = [key.replace(".", "_") for key in keys]
+    runs = len(arms[0].runs)
+
+    def stack(table: str) -> pd.DataFrame | None:
+        frames = []
+        for point, (arm, setting) in enumerate(zip(arms, meta["arms"], strict=True)):
+            frame = getattr(arm, table)
+            if frame is None:
+                return None
+            values = {
+                column: arm.scenario.get(column, setting["values"][key])
+                for column, key in zip(columns, keys, strict=True)
+            }
+            extra: dict[str, Any] = {"point_id": point, **values}
+            if "run_id" in frame.columns:
+                extra["run_id"] = frame["run_id"] + point * runs
+            frames.append(frame.assign(**extra))
+        return pd.concat(frames, ignore_index=True)
+
+    aggregate = stack("aggregate")
+    runs_table = stack("runs")
+    assert aggregate is not None and runs_table is not None  # every run directory has them
+    return Results(
+        name="The arms side by side",
+        path=results_dir,
+        kind="sweep",
+        runs=runs_table,
+        aggregate=aggregate,
+        factors=tuple(columns),
+        scenario=arms[0].scenario,
+        errors=stack("errors"),
+        vms=stack("vms"),
+        hops=stack("hops"),
+        tallies=stack("tallies"),
+        meta=meta,
+        description=(
+            f"The fleet's {meta['ues_logged']} logged UE(s) under each arm "
+            f"({', '.join(keys)}), {meta['replications']} replication(s) each, on the same "
+            "seeds; one point per arm."
+        ),
+        parameters={
+            f"{arm.path.name}/scenario.toml": arm.parameters.get("scenario.toml", "")
+            for arm in arms
+        },
+    )
+
+
+def against_baseline(arms: list[Results]) -> Verdict:
+    """Each arm's paired difference from the first, in plain words and in one table."""
+    base = arms[0]
+    verdict = Verdict(title=f"Each arm against {base.name}, on this fleet's logged errors")
+    if len(arms) == 2:
+        verdict.title = f"{arms[1].name} against {base.name}, on this fleet's logged errors"
+    tables = []
+    for arm in arms[1:]:
+        pair = arms_verdict(base, arm, paired=True)
+        verdict.findings += pair.findings
+        verdict.notes += pair.notes
+        if pair.table is not None and len(arms) == 2:
+            tables.append(pair.table)
+        elif pair.table is not None:  # one table for all: the arm in a column of its own
+            columns = ["metric", base.name, "arm", "arm - baseline"]
+            tables.append(pair.table.set_axis(columns, axis=1).assign(arm=arm.name))
+    if tables:
+        verdict.table = pd.concat(tables, ignore_index=True)
+        verdict.table.attrs["caption"] = (
+            f"each arm - {base.name}, 95% intervals (paired: the same seeds in every arm)"
         )
-        section.facts["kind"] = "replay arm"
-        if index == 0:
-            section.verdict = Verdict()
-            continue
-        verdict = arms_verdict(named[0], results, paired=True)
-        verdict.title += ", on this fleet's logged errors"
-        section.verdict = verdict
+    return verdict
+
+
+def arm_facts(meta: dict[str, Any], facts: dict[str, str]) -> dict[str, str]:
+    """The arms section's facts: what a replay is, not a sweep."""
+    facts = {k: v for k, v in facts.items() if k not in ("kind", "points")}
+    return {"kind": "replay", "arms": str(len(meta["arms"])), **facts}
 
 
 def log_section(

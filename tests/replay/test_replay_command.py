@@ -197,6 +197,7 @@ def test_the_report_speaks_of_this_fleets_errors(replayed) -> None:
     )
     assert "One replay of the log (mean of 2 replications, 95% intervals): serror_fallback:" in page
     assert "The fleet&#x27;s log" in page and "The log, host by host" in page
+    assert "The arms side by side" in page and "blast_radius.png" in page
     assert (out / "report" / "log" / "logged_ues.png").stat().st_size > 10_000
 
 
