@@ -108,6 +108,7 @@ def _replay_sections(
     log.figures += [_save(f.figure, folder, stage, f.name, f.title, f.caption) for f in figures]
     combined = replay.side_by_side(results_dir, meta, arms)
     section = _section(combined, stage / "arms", stage, single=False)
+    section.anchor = "arms"
     section.verdict = replay.against_baseline(arms)
     section.facts = replay.arm_facts(meta, section.facts)
     return [log, section]
