@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Regenerate results/: every canonical experiment, one traced run for the timeline, the
-# replay of the example fleet's log (with its own report), and the report.
-# Usage: bash experiments/run-all.sh [--workers N]
+# Regenerate results/: every canonical experiment (sweeps and the sensitivity study), one
+# traced run for the timeline, the replay of the example fleet's log (with its own report),
+# and the report. Usage: bash experiments/run-all.sh [--workers N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for experiment in experiments/*.toml; do
     name=$(basename "$experiment" .toml)
-    rassim sweep "$experiment" --out "results/$name" --quiet "$@"
+    if grep -q '^\[sensitivity' "$experiment"; then  # a sensitivity study, not a sweep
+        rassim sensitivity "$experiment" --out "results/$name" --quiet "$@"
+    else
+        rassim sweep "$experiment" --out "results/$name" --quiet "$@"
+    fi
 done
 rassim run --preset qemu-ras --set duration=2d --set memory.acceleration=300000 -r 2 \
     --out results/trace-qemu-ras

@@ -622,7 +622,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     study = load_study(args.experiment, args.overrides, args.replications, args.seed)
     out = args.out if args.out is not None else Path("sensitivity") / study.name
     if args.dry_run:
-        print(_study_plan(study))
+        from rassim.sensitivity.summary import format_plan
+
+        print(format_plan(study))
         return 0
     from rassim.sensitivity.execute import sensitivity
     from rassim.sensitivity.summary import format_indices, format_verdict
@@ -665,33 +667,6 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _study_plan(study) -> str:
-    """The parameters and what each method will run (``--dry-run``)."""
-    settings = study.settings
-    arms = max(1, len(study.arm_labels))
-    d = len(study.parameters)
-    lines = [f"{study.name}: {d} uncertain parameter(s)"]
-    for p in study.parameters:
-        spread = (
-            ", ".join(str(v) for v in p.values)
-            if p.kind == "discrete"
-            else f"{p.low:g} to {p.high:g} {p.unit}".rstrip()
-        )
-        lines.append(f"  {p.key}: {p.distribution} {spread}")
-    per_sample = arms * study.replications
-    if settings.morris is not None:
-        samples = settings.morris.trajectories * (d + 1)
-        lines.append(f"morris: {samples} samples x {per_sample} = {samples * per_sample} runs")
-    if settings.sobol is not None:
-        groups = settings.sobol.top + 1 if settings.sobol.top is not None else d
-        samples = settings.sobol.samples * (groups + 2)
-        lines.append(f"sobol: {samples} samples x {per_sample} = {samples * per_sample} runs")
-    if study.arms is not None:
-        a, b = study.arm_labels
-        lines.append(f"arms: A = {a}, B = {b}")
-    return "\n".join(lines)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from rassim.report import replay
+from rassim.report import replay, sensitivity
 from rassim.report.catalog import plan
 from rassim.report.html import Section, Shown, render
-from rassim.report.results import Results, discover
+from rassim.report.results import Results, Study, discover
 from rassim.report.series import Unavailable, policy_rank
 from rassim.report.tables import means_table
 from rassim.report.verdict import Verdict, arms_verdict, verdict
@@ -37,9 +37,10 @@ def build_report(
 ) -> Path:
     """Draw every figure the results in ``results_dir`` allow and write the report.
 
-    ``results_dir`` is a sweep directory, a ``rassim run`` directory, or a directory of
-    them (one section each). ``out_dir`` defaults to ``results_dir/report``; an existing
-    one is replaced only if it holds an earlier report (:mod:`rassim.results.outdir`).
+    ``results_dir`` is a sweep directory, a ``rassim run`` directory, a sensitivity
+    study, or a directory of them (one section each). ``out_dir`` defaults to
+    ``results_dir/report``; an existing one is replaced only if it holds an earlier
+    report (:mod:`rassim.results.outdir`).
     Returns the path of ``report.html``.
     """
     results_dir = Path(results_dir)
@@ -63,7 +64,7 @@ def build_report(
     return out / REPORT
 
 
-def _sections(results_dir: Path, found: list[Results], stage: Path) -> list[Section]:
+def _sections(results_dir: Path, found: list[Results | Study], stage: Path) -> list[Section]:
     """One section per results directory found; a ``rassim compare --out`` directory's
     verdict is the paired difference of its arms."""
     sections = []
@@ -73,12 +74,14 @@ def _sections(results_dir: Path, found: list[Results], stage: Path) -> list[Sect
     arms = _compared_arms(results_dir, found)
     if arms is not None:
         first, second = arms
-        verdict = arms_verdict(found[first], found[second], paired=True)
+        baseline, candidate = found[first], found[second]
+        assert isinstance(baseline, Results) and isinstance(candidate, Results)  # two runs
+        verdict = arms_verdict(baseline, candidate, paired=True)
         sections[first].verdict, sections[second].verdict = verdict, Verdict()
     return sections
 
 
-def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] | None:
+def _compared_arms(results_dir: Path, found: list[Results | Study]) -> tuple[int, int] | None:
     """The two arms of a ``rassim compare --out`` directory, in the order compared."""
     meta = read_meta(results_dir)
     if meta is None or not written_by(meta, "compare") or len(found) != 2:
@@ -96,12 +99,12 @@ def _compared_arms(results_dir: Path, found: list[Results]) -> tuple[int, int] |
 
 
 def _replay_sections(
-    results_dir: Path, meta: dict, found: list[Results], stage: Path
+    results_dir: Path, meta: dict, found: list[Results | Study], stage: Path
 ) -> list[Section]:
     """A replay directory's sections: the fleet's log with the verdict about its errors,
     then every arm side by side (the figures of any sweep, one point per arm) with each
     arm's paired difference from the baseline."""
-    arms = replay.arms(meta, found)
+    arms = replay.arms(meta, [r for r in found if isinstance(r, Results)])  # runs only
     log, figures = replay.log_section(results_dir, meta, arms)
     folder = stage / log.anchor
     folder.mkdir()
@@ -131,20 +134,24 @@ def _earlier_report(directory: Path, meta: dict | None) -> bool:
     return all(path.suffix in {".html", ".png", ".svg"} for path in files)
 
 
-def _section(results: Results, folder: Path, stage: Path, single: bool) -> Section:
+def _section(results: Results | Study, folder: Path, stage: Path, single: bool) -> Section:
     folder.mkdir(parents=True, exist_ok=True)
-    section = Section(
-        verdict=verdict(results),
-        name=results.name,
-        anchor=slug(results.path.name if not single else results.name),
-        kind=results.kind,
-        description=results.description,
-        path=str(results.path),
-        facts=_facts(results),
-        accelerations=results.accelerations,
-        table=means_table(results),
-        parameters=results.parameters,
-    )
+    anchor = slug(results.path.name if not single else results.name)
+    if isinstance(results, Study):
+        section = sensitivity.section(results, anchor)
+    else:
+        section = Section(
+            verdict=verdict(results),
+            name=results.name,
+            anchor=anchor,
+            kind=results.kind,
+            description=results.description,
+            path=str(results.path),
+            facts=_facts(results),
+            accelerations=results.accelerations,
+            table=means_table(results),
+            parameters=results.parameters,
+        )
     for planned in plan(results):
         try:
             figure = planned.draw(results)

@@ -12,8 +12,8 @@ from functools import partial
 
 from matplotlib.figure import Figure
 
-from rassim.report import distributions, figures, timeline
-from rassim.report.results import Results
+from rassim.report import distributions, figures, sensitivity, timeline
+from rassim.report.results import Results, Study
 from rassim.report.series import follows
 from rassim.report.style import POLICY_COLUMN, factor_label, numeric
 
@@ -25,7 +25,7 @@ class Planned:
     name: str
     title: str
     caption: str
-    draw: Callable[[Results], Figure]
+    draw: Callable[..., Figure]  # of Results, or of a Study for the STUDY figures
 
 
 MAIN = (
@@ -100,10 +100,52 @@ MAIN = (
 COVERED = ("memory_ue_rate", "guest_memory_map_guest_kernel", "guest_backing_page")
 
 
-def plan(results: Results) -> list[Planned]:
+STUDY = (
+    Planned(
+        "screening",
+        "Which assumptions matter",
+        "Morris screening: the mean absolute elementary effect (mu*) of each assumption on "
+        "each metric's difference between the arms, relative to the metric's largest; rows "
+        "ranked by their largest value. Grey italic: the bootstrap interval reaches zero, so "
+        "simulation noise may explain the value. Starred: the assumptions given their own "
+        "Sobol indices.",
+        sensitivity.screening,
+    ),
+    Planned(
+        "sobol",
+        "How much each assumption decides",
+        "Sobol indices of each metric's difference: S1, the share of its variance an "
+        "assumption explains alone, and ST, including its interactions; the screened-out "
+        "assumptions vary together as one group. Whiskers are bootstrap intervals. Simulation "
+        "noise is part of the variance, so the indices sum to less than one by its share.",
+        sensitivity.sobol_bars,
+    ),
+    Planned(
+        "verdict",
+        "The verdict over the assumptions",
+        "In how many independent samples of the assumptions the candidate arm did better, "
+        "the same or worse than the baseline on each metric, both on common random numbers; "
+        "whiskers are exact (Clopper-Pearson) intervals of the better and worse shares.",
+        sensitivity.verdict_shares,
+    ),
+    Planned(
+        "regions",
+        "Where the verdict flips",
+        "Every sample of the last stage (not only the independent ones the verdict counts) "
+        "placed by the two assumptions that most influence the metric's difference, coloured "
+        "by whether the candidate arm did better, the same or worse: the colours change "
+        "where the verdict flips.",
+        sensitivity.verdict_regions,
+    ),
+)
+
+
+def plan(results: Results | Study) -> list[Planned]:
     """The main figures, then one figure per other swept factor with a numeric or ordered
     axis; if no figure has a factor on its axis (only categories were swept, such as the
     VMM strategy), a side-by-side comparison of every point."""
+    if isinstance(results, Study):
+        return list(STUDY)
     planned = list(MAIN)
     axes = [c for c in COVERED if c in results.varying()]
     categories = []

@@ -16,8 +16,9 @@ def register(subparsers) -> None:
         "report",
         help="draw the figures and a self-contained HTML report of sweep or run results",
         description=(
-            "Read a sweep directory (`rassim sweep`), a run directory (`rassim run`) or a "
-            "directory of them, and write PNG and SVG figures and one self-contained "
+            "Read a sweep directory (`rassim sweep`), a run directory (`rassim run`), a "
+            "sensitivity study (`rassim sensitivity`) or a directory of them, and write PNG "
+            "and SVG figures and one self-contained "
             "report.html: a verdict first (which policy or strategy is better, by how much, "
             "with intervals), then figures, every metric with its 95% interval, parameters."
         ),

@@ -25,6 +25,7 @@ figcaption { font-size: 0.9rem; color: #444; }
 table { border-collapse: collapse; font-size: 0.82rem; margin: 0.6rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+table.text td, table.text th { text-align: left; }
 .scroll { overflow-x: auto; }
 pre { background: #f7f7f7; padding: 0.7rem; overflow-x: auto; font-size: 0.8rem; }
 details.skipped { font-size: 0.9rem; color: #555; margin: 1rem 0; }
@@ -59,6 +60,7 @@ class Section:
     table_title: str = "Every metric with its 95% confidence interval"
     figures: list[Shown] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # of text, titled
 
 
 def acceleration_note(accelerations: list[float]) -> str:
@@ -172,8 +174,14 @@ def _section(section: Section) -> list[str]:
         )
         out += [f"<li>{escape(t)}: {escape(why)}</li>" for t, why in section.skipped]
         out.append("</ul></details>")
-    out.append(f"<h3>{escape(section.table_title)}</h3>")
-    out.append("<div class='scroll'>" + section.table.to_html(index=False, border=0) + "</div>")
+    for title, table, kind in [
+        (section.table_title, section.table, None),
+        *((title, table, "text") for title, table in section.tables),
+    ]:
+        out.append(f"<h3>{escape(title)}</h3>")
+        out.append(
+            "<div class='scroll'>" + table.to_html(index=False, border=0, classes=kind) + "</div>"
+        )
     if section.parameters:
         out.append("<h3>Parameters</h3>")
         for index, (name, text) in enumerate(section.parameters.items()):

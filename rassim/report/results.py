@@ -1,4 +1,5 @@
-"""Read result directories into tables: a sweep, a ``rassim run``, or a folder of them.
+"""Read result directories into tables: a sweep, a ``rassim run``, a sensitivity study,
+or a folder of them.
 
 This module and everything in :mod:`rassim.report` read result files only; they never
 import SimPy, the model or :mod:`rassim.run`, so a notebook can plot results without the
@@ -19,6 +20,7 @@ import pandas as pd
 from rassim.errors import ConfigError
 
 SWEEP_FILES = ("aggregate.parquet", "runs.parquet")
+STUDY_FILES = ("indices.parquet", "samples.parquet", "parameters.parquet")
 RUN_FILES = ("errors.parquet", "summary.json")
 EVENT_TABLES = ("errors", "vms", "hops")
 STATISTICS = ("mean", "sd", "ci_low", "ci_high")
@@ -101,7 +103,56 @@ class Results:
         return self.tallies[self.tallies["point_id"] == point].reset_index(drop=True)
 
 
-def discover(path: str | Path, skip: Path | None = None) -> list[Results]:
+@dataclass(frozen=True)
+class Study:
+    """The tables of a ``rassim sensitivity`` directory (see
+    :mod:`rassim.sensitivity.execute`): indices, samples, parameters and the verdict."""
+
+    name: str
+    path: Path
+    meta: dict[str, Any]
+    indices: pd.DataFrame
+    samples: pd.DataFrame
+    parameters: pd.DataFrame
+    verdict: pd.DataFrame | None
+    cells: pd.DataFrame | None
+    scenario: dict[str, Any]
+    texts: dict[str, str] = field(default_factory=dict)  # file name -> its text
+    kind: str = "sensitivity"
+
+    @property
+    def description(self) -> str:
+        return str(self.meta.get("description") or "a rassim sensitivity study")
+
+    @property
+    def accelerations(self) -> list[float]:
+        return [float(self.scenario.get("memory_acceleration", 1.0))]
+
+    @property
+    def better(self) -> dict[str, str]:
+        return dict(self.meta.get("better") or {})
+
+    @property
+    def a(self) -> str:
+        return str((self.meta.get("arms") or {}).get("a", "A"))
+
+    @property
+    def b(self) -> str:
+        return str((self.meta.get("arms") or {}).get("b", "B"))
+
+    @property
+    def shown_metrics(self) -> list[str]:
+        """The verdict's metrics, else every metric with indices, in the study's order."""
+        present = list(dict.fromkeys(self.indices["metric"]))
+        return [m for m in self.better if m in present] or present
+
+    @property
+    def verdict_method(self) -> str:
+        """The stage whose samples the verdict counts: the last one."""
+        return str(self.samples["method"].iloc[-1])
+
+
+def discover(path: str | Path, skip: Path | None = None) -> list[Results | Study]:
     """The results under ``path``: itself if it is a sweep or run directory, else each
     such directory directly inside it (``results/<experiment>/``)."""
     path = Path(path)
@@ -130,6 +181,8 @@ def discover(path: str | Path, skip: Path | None = None) -> list[Results]:
 
 
 def _kind(path: Path) -> str | None:
+    if all((path / name).is_file() for name in STUDY_FILES):
+        return "sensitivity"
     if any((path / name).is_file() for name in SWEEP_FILES):
         return "sweep"
     if all((path / name).is_file() for name in RUN_FILES):
@@ -137,10 +190,13 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def load(path: str | Path) -> Results:
-    """Read one sweep directory (``rassim sweep``) or run directory (``rassim run``)."""
+def load(path: str | Path) -> Results | Study:
+    """Read one sweep directory (``rassim sweep``), run directory (``rassim run``) or
+    sensitivity study (``rassim sensitivity``)."""
     path = Path(path)
     kind = _kind(path)
+    if kind == "sensitivity":
+        return _load_study(path)
     if kind == "sweep":
         return _load_sweep(path)
     if kind == "run":
@@ -243,6 +299,32 @@ def _load_run(path: Path) -> Results:
         meta=meta,
         description=f"a single rassim run: {len(runs)} replication(s), policy {policy}",
         parameters=parameters,
+    )
+
+
+def _load_study(path: Path) -> Study:
+    meta = _json(path / "meta.json")
+    tables = {}
+    for name in ("indices", "samples", "parameters"):
+        table = _table(path, name)
+        if table is None:
+            raise ConfigError(f"{path}: no {name}.parquet (an unfinished sensitivity study?)")
+        tables[name] = table
+    return Study(
+        name=str(meta.get("experiment") or path.name),
+        path=path,
+        meta=meta,
+        indices=tables["indices"],
+        samples=tables["samples"],
+        parameters=tables["parameters"],
+        verdict=_table(path, "verdict"),
+        cells=_table(path, "verdict_map"),
+        scenario=_flat_toml(path / "base_scenario.toml"),
+        texts={
+            name: (path / name).read_text(errors="replace")
+            for name in ("experiment.toml", "base_scenario.toml")
+            if (path / name).is_file()
+        },
     )
 
 

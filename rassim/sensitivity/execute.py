@@ -46,7 +46,7 @@ from rassim.sensitivity.design import (
     morris_design,
     sobol_design,
 )
-from rassim.sensitivity.indices import RANKED, indices, screen
+from rassim.sensitivity.indices import RANKED, indices, screen, screening
 from rassim.sensitivity.parameters import describe
 from rassim.sensitivity.verdict import difference, verdict, verdict_map
 from rassim.sweep.execute import Evaluate, SweepOutcome, check_scheduler, execute, simulate_run
@@ -137,10 +137,14 @@ def _top(study: Study, result: StudyOutcome) -> list[str] | None:
     sobol = study.settings.sobol
     if sobol is None or sobol.top is None or not result.stages:
         return None
-    metrics = list(study.better) or list(study.metrics)
     first = result.stages[0].indices
-    result.top = None if first is None else screen(first, metrics, sobol.top) or None
+    result.top = None if first is None else screen(first, _screened(study), sobol.top) or None
     return result.top
+
+
+def _screened(study: Study) -> list[str]:
+    """The metrics a screening ranks by: the verdict's, else every metric."""
+    return list(study.better) or list(study.metrics)
 
 
 def _run(
@@ -251,6 +255,12 @@ def _final_files(study: Study, result: StudyOutcome) -> dict[str, Any]:
     samples = pd.concat([s.samples for s in result.stages], ignore_index=True)
     table = result.indices.reset_index(drop=True)
     parameters = pd.DataFrame([describe(p) for p in study.parameters])
+    first = result.stages[0]
+    if first.design.method == "morris" and first.indices is not None:
+        ranking = screening(first.indices, _screened(study)).rename(
+            columns={"parameter": "key", "influence": "screening_influence"}
+        )
+        parameters = parameters.merge(ranking, on="key", how="left")
     files: dict[str, Any] = {
         "runs.parquet": lambda p: runs.to_parquet(p, index=False),
         "samples.parquet": lambda p: samples.to_parquet(p, index=False),

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rassim.sensitivity.design import OTHERS, Design
+from rassim.sensitivity.design import Design
 
 COLUMNS = (
     "method",
@@ -157,16 +157,21 @@ def _sobol(
     return out
 
 
-def screen(table: pd.DataFrame, metrics: list[str], top: int) -> list[str]:
-    """The ``top`` parameters of a Morris screening: by the largest ``mu_star`` relative to
-    the metric's largest, over ``metrics`` (a parameter that matters for any of them
-    stays); metrics without indices are skipped. Ties keep the file's order."""
+def screening(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The Morris screening over ``metrics``, one row per parameter, most influential
+    first: ``influence`` is its largest ``mu_star`` relative to the metric's largest, so a
+    parameter that matters for any metric ranks high; ties keep the file's order.
+    Metrics without indices are skipped."""
     star = table[(table["index"] == "mu_star") & table["metric"].isin(metrics)]
     star = star[star["value"].notna()]
-    if star.empty:
-        return []
     scale = star.groupby("metric")["value"].transform("max")
-    star = star.assign(influence=star["value"] / scale.where(scale > 0))
-    influence = star.groupby("parameter", sort=False)["influence"].max().fillna(0.0)
-    order = sorted(influence.index, key=lambda p: -influence[p])
-    return [p for p in order[:top] if p != OTHERS]
+    star = star.assign(influence=(star["value"] / scale.where(scale > 0)).fillna(0.0))
+    found = star.groupby("parameter", sort=False)["influence"].max()
+    found = found.sort_values(ascending=False, kind="stable").reset_index()
+    found["screening_rank"] = range(1, len(found) + 1)
+    return found
+
+
+def screen(table: pd.DataFrame, metrics: list[str], top: int) -> list[str]:
+    """The ``top`` parameters of a Morris screening (:func:`screening`)."""
+    return screening(table, metrics)["parameter"].head(top).tolist()

@@ -1,5 +1,5 @@
 """Uncertain parameters: a scenario key, the distribution of its value, and the map from
-the unit interval (where SALib samples) to the value the scenario is given.
+the unit interval (where the designs sample) to the value the scenario is given.
 
 Bounds are written as the key is written in a scenario file, units required (``"10us"``,
 ``"1e-5/GiB/h"``, ``"60/h"``, ``"4GiB"``) and checked by the key's own type; inside they

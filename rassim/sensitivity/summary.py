@@ -1,4 +1,5 @@
-"""What ``rassim sensitivity`` prints: ranked indices per metric and the verdict."""
+"""What ``rassim sensitivity`` prints: the plan (``--dry-run``), ranked indices per metric
+and the verdict."""
 
 from __future__ import annotations
 
@@ -7,15 +8,52 @@ from typing import Any
 
 import pandas as pd
 
-from rassim.sensitivity.design import OTHERS
+from rassim.sensitivity.design import (
+    OTHERS,
+    Study,
+    experiment,
+    morris_design,
+    sobol_design,
+)
 from rassim.sensitivity.indices import RANKED
 
 _SHOWN = {"morris": ("mu_star",), "sobol": ("S1", "ST")}
 
 
-def format_indices(table: pd.DataFrame, metric: str, output: str) -> str:
+def format_plan(study: Study) -> str:
+    """The parameters and what each method will run; the first stage's samples are built
+    and validated, so that a sample the scenario refuses shows before anything runs."""
+    settings = study.settings
+    d = len(study.parameters)
+    lines = [f"{study.name}: {d} uncertain parameter(s)"]
+    for p in study.parameters:
+        if p.kind == "discrete":
+            spread = ", ".join(str(v) for v in p.values)
+        else:
+            bounds = [p.low, p.mode, p.high] if p.distribution == "triangular" else [p.low, p.high]
+            spread = " to ".join(str(p.written(b)) for b in bounds)
+        lines.append(f"  {p.key}: {p.distribution} {spread}")
+    per_sample = max(1, len(study.arm_labels)) * study.replications
+    first = morris_design(study) if settings.morris is not None else sobol_design(study)
+    checked = len(experiment(study, first).points)
+    if settings.morris is not None:
+        samples = settings.morris.trajectories * (d + 1)
+        lines.append(f"morris: {samples} samples x {per_sample} = {samples * per_sample} runs")
+    if settings.sobol is not None:
+        groups = settings.sobol.top + 1 if settings.sobol.top is not None else d
+        samples = settings.sobol.samples * (groups + 2)
+        lines.append(f"sobol: {samples} samples x {per_sample} = {samples * per_sample} runs")
+    if study.arms is not None:
+        a, b = study.arm_labels
+        lines.append(f"arms: A = {a}, B = {b}")
+    lines.append(f"{checked} scenario(s) of the {first.method} stage checked")
+    return "\n".join(lines)
+
+
+def format_indices(table: pd.DataFrame, metric: str, output: str, rows: int = 8) -> str:
     """One metric's indices, a row per parameter, most influential first (by the last
-    method's ranked index), each with its interval."""
+    method's ranked index, then the screening's), each with its interval; the first
+    ``rows`` parameters and a count of the rest."""
     mine = table[table["metric"] == metric]
     methods = [m for m in ("morris", "sobol") if m in set(mine["method"])]
     last = mine[(mine["method"] == methods[-1]) & (mine["index"] == RANKED[methods[-1]])]
@@ -24,11 +62,10 @@ def format_indices(table: pd.DataFrame, metric: str, output: str) -> str:
     if notes:
         return f"{header}: no indices ({'; '.join(notes)})"
     order = last.sort_values("rank", na_position="last")["parameter"].tolist()
+    first = mine[(mine["method"] == methods[0]) & (mine["index"] == RANKED[methods[0]])]
+    order += [p for p in first.sort_values("rank")["parameter"] if p not in order]
     columns = [(m, i) for m in methods for i in _SHOWN[m]]
-    cells = {p: [_cell(mine, p, m, i) for m, i in columns] for p in order}
-    for parameter in mine["parameter"].unique():  # screened out of the Sobol design
-        if parameter not in cells:
-            cells[parameter] = [_cell(mine, parameter, m, i) for m, i in columns]
+    cells = {p: [_cell(mine, p, m, i) for m, i in columns] for p in order[:rows]}
     members = dict(zip(mine["parameter"], mine["parameters"], strict=False))
     cells = {_label(p, members[p]): row for p, row in cells.items()}
     names = [f"{'mu*' if i == 'mu_star' else i} ({m})" for m, i in columns]
@@ -44,6 +81,8 @@ def format_indices(table: pd.DataFrame, metric: str, output: str) -> str:
             f"  {parameter:<{width}}  "
             + "  ".join(f"{c:>{w}}" for c, w in zip(row, widths, strict=True))
         )
+    if len(order) > rows:
+        lines.append(f"  ... and {len(order) - rows} more (indices.parquet)")
     return "\n".join(lines)
 
 

@@ -95,13 +95,16 @@ def verdict_map(
     return pd.DataFrame(frames)
 
 
-def _bins(parameter: Parameter, values: pd.Series) -> tuple[np.ndarray, list[tuple[Any, Any, str]]]:
+def _bins(
+    parameter: Parameter, values: pd.Series
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
     """Each value's bin and each bin's (low, high, label): the listed values of a discrete
-    parameter, else equal-probability bins between the distribution's quantiles."""
+    parameter (no numeric bounds), else equal-probability bins between the distribution's
+    quantiles."""
     if parameter.kind == "discrete":
         texts = [str(v) for v in parameter.values]
         codes = np.array([texts.index(str(v)) for v in values])
-        return codes, [(v, v, t) for v, t in zip(parameter.values, texts, strict=True)]
+        return codes, [(math.nan, math.nan, t) for t in texts]
     edges = np.unique(parameter.quantile(np.linspace(0, 1, BINS + 1)).astype(np.float64))
     inner = edges[1:-1]
     codes = np.searchsorted(inner, values.to_numpy(dtype=np.float64), side="right")

@@ -223,7 +223,10 @@ def test_sweep_refuses_a_sensitivity_file(
         load_experiment(path)
     assert main(["sensitivity", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "guest.p_interrupt: uniform 0 to 0.3" in out and "sobol: 12 samples x 1 = 12 runs" in out
+    assert (
+        "guest.p_interrupt: uniform 0.0 to 0.3" in out and "sobol: 12 samples x 1 = 12 runs" in out
+    )
+    assert "12 scenario(s) of the sobol stage checked" in out
 
 
 def test_values_reach_the_scenario_in_their_units(tmp_path: Path) -> None:

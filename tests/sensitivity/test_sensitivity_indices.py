@@ -56,12 +56,12 @@ def test_tables_hold_one_row_per_run_and_sample(ishigami_run: Path) -> None:
     runs = pd.read_parquet(ishigami_run / "runs.parquet")
     samples = pd.read_parquet(ishigami_run / "samples.parquet")
     d = len(ISHIGAMI_KEYS) + 1
-    assert len(samples) == 10 * (d + 1) + 256 * (d + 2) == len(runs)
+    assert len(samples) == 10 * (d + 1) + 512 * (d + 2) == len(runs)
     assert runs["run_id"].tolist() == list(range(len(runs)))
     assert (runs["status"] == "ok").all()
     # the Sobol A and B rows are the verdict's independent samples
     sobol = samples[samples["method"] == "sobol"]
-    assert sobol["verdict"].sum() == 2 * 256
+    assert sobol["verdict"].sum() == 2 * 512
     assert set(sobol.loc[sobol["verdict"], "role"]) == {"A", "B"}
     # every value is the Ishigami function of the tabulated parameters
     x = -np.pi + 2 * np.pi * samples[["cpu_p_sync", "firmware_p_record", "guest_p_interrupt"]]
