@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -49,10 +49,16 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         "-j",
         type=_positive,
-        default=1,
-        help="processes sharing the hosts of each run (default 1; results do not depend on it)",
+        help="processes sharing the hosts of each run (default: all cores when the run is "
+        "big enough to gain, else 1; results do not depend on it)",
     )
     _force_argument(parser)
+
+
+def _quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
+    )
 
 
 def _force_argument(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate one scenario and write its results")
     _scenario_arguments(run)
     _run_arguments(run)
+    _quiet_argument(run)
     run.add_argument(
         "--out",
         type=Path,
@@ -132,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _scenario_arguments(compare)
     _run_arguments(compare)
+    _quiet_argument(compare)
     compare.add_argument(
         "--key",
         default=POLICY_KEY,
@@ -402,31 +410,48 @@ def _load(args: argparse.Namespace) -> Scenario:
     return load_scenario(args.scenario, args.preset, args.overrides)
 
 
-def _progress(label: str, total: int):
-    if total == 1:
-        return None
+@contextmanager
+def _progress(
+    label: str, scenario: Scenario, args: argparse.Namespace
+) -> Iterator[Callable[[int], None]]:
+    """Hosts done, simulated host time and an ETA on stderr, if it is a terminal and
+    not --quiet; yields what :func:`rassim.run.simulate` calls as hosts finish."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=label, unit="run", file=sys.stderr, leave=False)
-    return lambda done: bar.update(done - bar.n)
+    duration = scenario.duration
+    with tqdm(
+        total=scenario.fleet.hosts * args.replications,
+        desc=label,
+        unit="host",
+        file=sys.stderr,
+        disable=True if args.quiet else None,  # None: only on a terminal
+        leave=False,
+        dynamic_ncols=True,
+    ) as bar:
+
+        def advance(hosts: int) -> None:
+            bar.set_postfix_str(
+                f"{format_duration((bar.n + hosts) * duration, 3)} of host time simulated",
+                refresh=False,
+            )
+            bar.update(hosts)
+
+        yield advance
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
-    _check_work(args, scenario)
+    _plan_work(args, [("this run", scenario)])
     from rassim.results.comparison import Arm, format_comparison
     from rassim.results.replications import run_replications
     from rassim.results.rundir import write_run
 
     with replaced_output(args.out, "run") as stage:
         started = time.perf_counter()
-        results = run_replications(
-            scenario,
-            args.seed,
-            args.replications,
-            _progress("run", args.replications),
-            workers=args.workers,
-        )
+        with _progress("run", scenario, args) as progress:
+            results = run_replications(
+                scenario, args.seed, args.replications, progress, workers=args.workers
+            )
         write_run(stage, results, args.seed, args.argv)
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
     print(_header(label, scenario, args, time.perf_counter() - started))
@@ -437,8 +462,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     arms = _arms(args)
-    for value, scenario in arms:
-        _check_work(args, scenario, f"the arm {args.key}={value}")
+    _plan_work(args, [(f"the arm {args.key}={value}", scenario) for value, scenario in arms])
     with ExitStack() as stack:
         stage = None if args.out is None else stack.enter_context(_compare_output(args))
         runs, wall = _compare(arms, args, stage)
@@ -452,18 +476,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out is not None:
         from rassim.report.build import build_report
 
-        build_report(args.out, args.out / "report", args.argv)
+        build_report(args.out, args.out / "report", args.argv, progress=not args.quiet)
         print(f"results in {args.out}/: a run directory per arm, and report/")
     return 0
 
 
-def _check_work(args: argparse.Namespace, scenario: Scenario, what: str = "this run") -> None:
-    """Refuse work too big for this machine before anything starts, unless --force."""
-    if args.force:
-        return
-    from rassim.work_estimate import check, estimate
+def _plan_work(args: argparse.Namespace, runs: list[tuple[str, Scenario]]) -> None:
+    """Refuse work too big for this machine before anything starts (unless --force), and
+    choose the workers if -j was not given: processes only where they gain."""
+    from rassim.work_estimate import check, estimate, workers_for
 
-    check(estimate(scenario, args.replications), what)
+    works = [(what, estimate(scenario, args.replications)) for what, scenario in runs]
+    if not args.force:
+        for what, work in works:
+            check(work, what)
+    if args.workers is None:
+        args.workers = max(workers_for(work, _cores()) for _, work in works)
 
 
 def _arms(args: argparse.Namespace) -> list[tuple[str, Scenario]]:
@@ -500,13 +528,10 @@ def _compare(
     runs: dict[str, list[dict[str, Any]]] = {}
     started = time.perf_counter()
     for value, scenario in arms:
-        results = run_replications(
-            scenario,
-            args.seed,
-            args.replications,
-            _progress(value, args.replications),
-            workers=args.workers,
-        )
+        with _progress(value, scenario, args) as progress:
+            results = run_replications(
+                scenario, args.seed, args.replications, progress, workers=args.workers
+            )
         runs[value] = [r.summary for r in results]
         if stage is not None:
             directory = stage / slug(value)
@@ -721,8 +746,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rassim.replay.counterfactual import arm_scenarios, replay
 
     scenarios = arm_scenarios(fleet, base, arms)
-    for arm, scenario in scenarios:
-        _check_work(args, scenario, f"the arm {arm.label}")
+    _plan_work(args, [(f"the arm {arm.label}", scenario) for arm, scenario in scenarios])
     total = len(arms) * args.replications
     with ExitStack() as stack:
         stage = None
@@ -809,7 +833,7 @@ def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: floa
     header = (
         f"{label}: {args.replications} replication(s), seed {args.seed}, "
         f"{format_duration(scenario.duration)} simulated on {scenario.fleet.hosts} host(s) x "
-        f"{scenario.fleet.vms_per_host} VM(s), {wall:.1f} s wall"
+        f"{scenario.fleet.vms_per_host} VM(s), {wall:.1f} s wall on {args.workers} process(es)"
     )
     acceleration = scenario.memory.acceleration
     if acceleration != 1:

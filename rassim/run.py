@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ def simulate(
     scenario: Scenario | None = None,
     seed: int | np.random.SeedSequence = 0,
     workers: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` (default: ``Scenario()``) with random streams from ``seed``.
 
@@ -58,7 +59,8 @@ def simulate(
     component draws from the stream of its own name, and UE and error ids are numbered
     in time order across the fleet (ties by host) once all hosts are done. Workers are
     spawned processes: a script that asks for them runs under ``if __name__ ==
-    "__main__":``, as with any ``multiprocessing`` pool.
+    "__main__":``, as with any ``multiprocessing`` pool. ``progress(n)`` is told each time
+    ``n`` more hosts are done (one at a time, or a group from a worker).
     """
     scenario = scenario if scenario is not None else Scenario()
     if workers < 1:
@@ -66,9 +68,9 @@ def simulate(
     started = time.perf_counter()
     groups = _host_groups(scenario.fleet.hosts, workers)
     if workers == 1 or len(groups) == 1:
-        parts = [_simulate_hosts(scenario, seed, group) for group in groups]
+        parts = [_simulate_hosts(scenario, seed, group, progress) for group in groups]
     else:
-        parts = _in_workers(scenario, seed, groups, workers)
+        parts = _in_workers(scenario, seed, groups, workers, progress)
     vms = pd.concat([part.vms for part in parts], ignore_index=True)
     faults = pd.concat([part.faults for part in parts], ignore_index=True)
     panics = sum(part.host_panics for part in parts)
@@ -91,7 +93,11 @@ def simulate(
 
 
 def _in_workers(
-    scenario: Scenario, seed: int | np.random.SeedSequence, groups: list[range], workers: int
+    scenario: Scenario,
+    seed: int | np.random.SeedSequence,
+    groups: list[range],
+    workers: int,
+    progress: Callable[[int], None] | None,
 ) -> list[_Part]:
     """Every group in a pool of spawned processes; the parts in group order. Ctrl-C and
     SIGTERM are held while the pool is set up and let through between waits, so they
@@ -99,7 +105,10 @@ def _in_workers(
     context = multiprocessing.get_context("spawn")  # workers are our children: no fork
     with deferred_interrupts() as held:
         pool = ProcessPoolExecutor(
-            min(workers, len(groups)), mp_context=context, initializer=worker_setup
+            min(workers, len(groups)),
+            mp_context=context,
+            initializer=worker_setup,
+            initargs=(os.getpid(),),
         )
         try:
             futures = {
@@ -108,25 +117,43 @@ def _in_workers(
             parts: dict[int, _Part] = {}
             for future in as_completed_checked(set(futures), held):
                 parts[futures[future]] = future.result()
+                if progress is not None:
+                    progress(len(groups[futures[future]]))
         finally:
             pool.shutdown(cancel_futures=True)
     return [parts[i] for i in range(len(groups))]
 
 
-def worker_setup() -> None:
-    """Initializer of a worker process: Ctrl-C and SIGTERM are left to the parent, which
-    stops the pool cleanly (pending work is cancelled, running work finishes), and the
-    worker exits once its parent is gone (it would otherwise wait for work forever)."""
+def worker_setup(owner: int) -> None:
+    """Initializer of a worker process: Ctrl-C and SIGTERM are left to the pool's
+    ``owner``, which stops the pool cleanly (pending work is cancelled, running work
+    finishes), and the worker exits once the owner is gone (it would otherwise wait for
+    work forever), even if the owner died while the worker was starting."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    parent = os.getppid()  # the pool's owner, or a forkserver that exits with it
+    parent = os.getppid()  # the owner, or a forkserver that exits with it
 
     def watch() -> None:
-        while os.getppid() == parent:  # a dead parent's children are reparented
+        while os.getppid() == parent and _running(owner):  # orphans are reparented
             time.sleep(1.0)
         os._exit(1)
 
-    threading.Thread(target=watch, name="rassim-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="rassim-owner-watch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (dead, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:  # no /proc: trust kill()
+        return True
 
 
 @contextmanager
@@ -164,7 +191,12 @@ class _Part:
     host_panics: int
 
 
-def _simulate_hosts(scenario: Scenario, seed: int | np.random.SeedSequence, hosts: range) -> _Part:
+def _simulate_hosts(
+    scenario: Scenario,
+    seed: int | np.random.SeedSequence,
+    hosts: range,
+    progress: Callable[[int], None] | None = None,
+) -> _Part:
     """Run each host of ``hosts`` on its own event queue, one after the other."""
     with _cyclic_gc_paused():
         log = HopLog(enabled=scenario.record_hops)
@@ -180,6 +212,8 @@ def _simulate_hosts(scenario: Scenario, seed: int | np.random.SeedSequence, host
             ues += host.memory.ues
             vms += tables.vm_rows(host, scenario.duration)
             panics += host.panics
+            if progress is not None:
+                progress(1)
         return _Part(
             errors=tables.errors_frame(ledger.rows),
             ues=tables.ues_frame(ues, host_poison_bytes(scenario)),

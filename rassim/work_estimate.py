@@ -43,8 +43,14 @@ HOPS_PER_EVENT = 4.0
 BYTES_PER_ROW = {"errors": 270, "hops": 82, "ues": 130, "vms": 104, "faults": 100}
 PEAK_PER_TABLE_BYTE = 4.0
 INTERPRETER_BYTES = 200 * 2**20
-EVENTS_PER_S = 15_000.0  # one core, measured (legacy-serror and qemu-ras, 20 hosts)
-HOSTS_PER_S = 1_000.0  # building and running a host that sees no error, measured
+# CPU seconds of one core (getrusage), measured on sea-to-user fleets: 28,000 error
+# events a second, and 0.65 ms to build and run a host.
+EVENTS_PER_S = 28_000.0
+HOSTS_PER_S = 1_500.0
+# Two spawned workers cost about 1.1 CPU-s to start (imports) and to send their tables
+# back; they break even with one process at about 1.5 s of serial work and gain 1.3x at
+# 3.5 s (README, "Workers"): above this many serial seconds, use every core.
+PROCESSES_PAY_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class WorkEstimate:
 
     @property
     def cpu_s(self) -> float:
-        """Single-core seconds, roughly."""
+        """CPU seconds on one core, roughly (the machine's load adds wall time)."""
         return self.events / EVENTS_PER_S + self.hosts / HOSTS_PER_S
 
     def describe(self) -> str:
@@ -201,3 +207,11 @@ def check(work: WorkEstimate, what: str = "this run", workers: int = 1) -> None:
 
 def _gib(nbytes: float) -> str:
     return f"{nbytes / GiB:.3g} GiB"
+
+
+def workers_for(work: WorkEstimate, cores: int) -> int:
+    """Processes for one run: all ``cores`` when the run's serial work is long enough to
+    repay starting them (``PROCESSES_PAY_S``, measured in the README), else one."""
+    if cores < 2 or work.hosts < 2 or work.cpu_s < PROCESSES_PAY_S:
+        return 1
+    return cores

@@ -8,9 +8,12 @@ report never leaves a half-written one behind.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from tqdm import tqdm
 
 from rassim.report import replay, sensitivity
 from rassim.report.catalog import plan
@@ -33,26 +36,40 @@ REPORT = "report.html"
 
 
 def build_report(
-    results_dir: str | Path, out_dir: str | Path | None = None, argv: list[str] | None = None
+    results_dir: str | Path,
+    out_dir: str | Path | None = None,
+    argv: list[str] | None = None,
+    progress: bool = False,
 ) -> Path:
     """Draw every figure the results in ``results_dir`` allow and write the report.
 
     ``results_dir`` is a sweep directory, a ``rassim run`` directory, a sensitivity
     study, or a directory of them (one section each). ``out_dir`` defaults to
     ``results_dir/report``; an existing one is replaced only if it holds an earlier
-    report (:mod:`rassim.results.outdir`).
-    Returns the path of ``report.html``.
+    report (:mod:`rassim.results.outdir`). With ``progress``, the results drawn are
+    shown on stderr if it is a terminal. Returns the path of ``report.html``.
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     found = discover(results_dir, skip=out)
     replayed = replay.replay_meta(results_dir)
-    with replaced_output(out, "report", _earlier_report) as stage:
+    with (
+        replaced_output(out, "report", _earlier_report) as stage,
+        tqdm(
+            total=len(found),
+            desc="report",
+            unit="result",
+            file=sys.stderr,
+            disable=None if progress else True,  # None: only on a terminal
+            leave=False,
+        ) as bar,
+    ):
         if replayed is not None:  # rassim replay --out: the log, then the arms side by side
             sections = _replay_sections(results_dir, replayed, found, stage)
+            bar.update(len(found))
             title = f"rassim replay report: {results_dir.resolve().name}"
         else:
-            sections = _sections(results_dir, found, stage)
+            sections = _sections(results_dir, found, stage, bar.update)
             title = (
                 f"rassim report: {found[0].name}"
                 if len(found) == 1
@@ -64,13 +81,16 @@ def build_report(
     return out / REPORT
 
 
-def _sections(results_dir: Path, found: list[Results | Study], stage: Path) -> list[Section]:
-    """One section per results directory found; a ``rassim compare --out`` directory's
-    verdict is the paired difference of its arms."""
+def _sections(
+    results_dir: Path, found: list[Results | Study], stage: Path, done: Callable[[], object]
+) -> list[Section]:
+    """One section per results directory found (``done()`` after each); a ``rassim
+    compare --out`` directory's verdict is the paired difference of its arms."""
     sections = []
     for results in found:
         folder = stage if len(found) == 1 else stage / slug(results.path.name)
         sections.append(_section(results, folder, stage, single=len(found) == 1))
+        done()
     arms = _compared_arms(results_dir, found)
     if arms is not None:
         first, second = arms

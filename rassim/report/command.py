@@ -33,6 +33,9 @@ def register(subparsers) -> None:
             "report, which is replaced"
         ),
     )
+    report.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
+    )
     report.set_defaults(handler=run)
 
 
@@ -40,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``rassim report``; returns the exit code. Bad input raises ConfigError."""
     from rassim.report.build import build_report
 
-    page = build_report(args.results_dir, args.out, getattr(args, "argv", None))
+    page = build_report(
+        args.results_dir, args.out, getattr(args, "argv", None), progress=not args.quiet
+    )
     figures = sorted(p.relative_to(page.parent) for p in page.parent.rglob("*.png"))
     print(f"{len(figures)} figure(s) and {page.name} in {page.parent}/")
     return 0

@@ -22,9 +22,8 @@ def run_replications(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
 ) -> list[RunResult]:
-    results = []
-    for index, seed_sequence in enumerate(replication_seeds(seed, replications)):
-        results.append(simulate(scenario, seed=seed_sequence, workers=workers))
-        if progress is not None:
-            progress(index + 1)
-    return results
+    """Every replication, in order; ``progress(n)``: ``n`` more hosts are done."""
+    return [
+        simulate(scenario, seed=seed_sequence, workers=workers, progress=progress)
+        for seed_sequence in replication_seeds(seed, replications)
+    ]

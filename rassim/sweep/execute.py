@@ -16,6 +16,7 @@ rerun retries them. The final tables are written only when every run has a resul
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import time
@@ -183,7 +184,7 @@ def _bar(experiment: Experiment, done: int, enabled: bool):
         desc=experiment.name,
         unit="run",
         file=sys.stderr,
-        disable=not enabled,
+        disable=None if enabled else True,  # None: only on a terminal
         dynamic_ncols=True,
     )
 
@@ -201,7 +202,9 @@ def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Generator[R
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["rassim.sweep.execute", "rassim.run"])
     with deferred_interrupts() as held:  # a signal inside the pool's bookkeeping hangs it
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_setup)
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=worker_setup, initargs=(os.getpid(),)
+        )
         pending = {pool.submit(run_task, task, evaluate): task for task in tasks}
         try:
             for future in as_completed_checked(set(pending), held):
