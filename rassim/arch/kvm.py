@@ -57,10 +57,12 @@ def sanitise_esr(esr: int, feat_ras: bool) -> int:
     return esr & _ESR_MASKS[feat_ras]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class KvmRunArmSea:
     """``kvm_run.arm_sea``; keyword-only because the UAPI order (flags first) differs from the
-    order fields are usually named in."""
+    order fields are usually named in. Not changed once built; not frozen because one is
+    built per KVM exit, and a frozen dataclass's ``__init__`` costs as much as the rest of
+    the exit."""
 
     esr: int
     flags: int = 0

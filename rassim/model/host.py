@@ -23,8 +23,6 @@ from rassim.model.guest import GuestKernel
 from rassim.model.hypervisor import Hypervisor
 from rassim.model.ledger import HostLedger, RunLedger
 from rassim.model.memory import MemoryMap, MemoryNode
-from rassim.model.messages import ErrorEvent
-from rassim.model.outcomes import Outcome
 from rassim.model.vmm import Vmm
 from rassim.model.workload import Workload
 from rassim.scenario import Scenario
@@ -65,9 +63,11 @@ class Vm:
         self.workload.vm_down()
         self.vmm.stop()
         for link in self.links:
-            link.cancel()
+            if link.in_flight:
+                link.cancel()
         for inbox in self.inboxes:
-            inbox.cancel(lambda message: True)
+            if inbox.arrived:
+                inbox.cancel(lambda message: True)
 
     def boot(self, new_vmm: bool) -> set[int]:
         """The VM runs again (with a new VMM process or not); returns the GPAs the VMM
@@ -131,8 +131,13 @@ class Host:
             retouches,
             scrubs,
         )
-        self.ledger = HostLedger(env, index, ledger, self, self.memory)
-        self.vms = [self._vm(i, scenario, network, horizon_ns) for i in range(s.fleet.vms_per_host)]
+        g = s.guest
+        workloads = [
+            Workload(env, g.processes, g.work_unit, g.process_restart, horizon_ns)
+            for _ in range(s.fleet.vms_per_host)
+        ]
+        self.ledger = HostLedger(env, index, ledger, self, self.memory, workloads)
+        self.vms = [self._vm(i, scenario, network, w) for i, w in enumerate(workloads)]
 
         cpu = f"{h}.cpu"
         direct = not firmware_first and not s.platform.feat_ras
@@ -193,7 +198,7 @@ class Host:
             env.process(vm.vmm.handle_vcpu())
             env.process(vm.guest.take_exceptions())
 
-    def _vm(self, index: int, scenario: Scenario, net: Network, horizon_ns: int) -> Vm:
+    def _vm(self, index: int, scenario: Scenario, net: Network, workload: Workload) -> Vm:
         """VM ``index``: its VMM and guest kernel, and the links between them."""
         name = f"{self.name}.vm{index}"
         vmm_name, guest_name = f"{name}.vmm", f"{name}.guest"
@@ -210,23 +215,11 @@ class Host:
             guest_inbox,
             ack,
         )
-        g = scenario.guest
-        workload = Workload(self.env, g.processes, g.work_unit, g.process_restart, horizon_ns)
         return Vm(
             index, name, vmm, guest, workload, [to_guest, notify, ack], [vmm_inbox, guest_inbox]
         )
 
     # -- the Lifecycle behind the ledger -----------------------------------------------------
-    def charge(self, error: ErrorEvent, outcome: Outcome) -> None:
-        """A guest process killed or stalled by ``error`` pays in lost work."""
-        if error.vm is None or error.process is None or not error.context.in_guest:
-            return
-        workload = self.vms[error.vm].workload
-        if outcome is Outcome.PROCESS_KILLED:
-            workload.kill(error.process)
-        elif outcome is Outcome.RECOVERED:
-            workload.stall(error.process, error.started_ns)
-
     def vm_down(self, vm: int, planned: bool, vmm_dies: bool) -> None:
         """VM ``vm`` went down (guest panic, VMM death, hang, or a planned restart)."""
         machine = self.vms[vm]
@@ -234,9 +227,11 @@ class Host:
             raise RuntimeError(f"{machine.name} went down twice")
         machine.stop()
         for link in self.links:
-            link.cancel(lambda message: message.error.vm == vm)
+            if link.in_flight:
+                link.cancel(lambda message: message.error.vm == vm)
         for inbox in self.inboxes:
-            inbox.cancel(lambda message: message.error.vm == vm)
+            if inbox.arrived:
+                inbox.cancel(lambda message: message.error.vm == vm)
         self.memory.vm_stopped(vm, vmm_dies)
         if planned:
             machine.restarts += 1
@@ -265,9 +260,11 @@ class Host:
                 vm.rebooting = None
             vm.stop()
         for link in self.links:
-            link.cancel()
+            if link.in_flight:
+                link.cancel()
         for inbox in self.inboxes:
-            inbox.cancel(lambda message: True)
+            if inbox.arrived:
+                inbox.cancel(lambda message: True)
         self.memory.host_stopped()
         self.env.process(self._reboot_host())
 

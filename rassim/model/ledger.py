@@ -11,12 +11,14 @@ in flight on it ends with it).
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from rassim.arch.kvm import KvmRunArmSea
 from rassim.model.interfaces import Pages
 from rassim.model.messages import ErrorEvent
 from rassim.model.outcomes import Context, EventKind, Outcome
+from rassim.model.workload import Workload
 from rassim.scenario import Owner
 from rassim.sim.environment import Environment
 
@@ -53,38 +55,16 @@ class LedgerError(RuntimeError):
     """Conservation broken: an event without an outcome, or one with two."""
 
 
-class _Open:
-    """What the layers decided about an event still in flight."""
-
-    __slots__ = (
-        "arm_sea",
-        "claimed",
-        "error",
-        "esr",
-        "exit_to_vmm",
-        "guest_cper",
-        "guest_esr",
-        "steps",
-        "sync",
-    )
-
-    def __init__(self, error: ErrorEvent) -> None:
-        self.error = error
-        self.sync: bool | None = None
-        self.esr: int | None = None
-        self.claimed = False
-        self.exit_to_vmm = False
-        self.arm_sea: KvmRunArmSea | None = None
-        self.guest_esr: int | None = None
-        self.guest_cper = False
-        self.steps = ""
+# What the layers decided about an event in flight: a list per open event (building one
+# costs no call), indexed by these names.
+_ERROR, _SYNC, _ESR, _CLAIMED, _EXIT, _ARM_SEA, _GUEST_ESR, _GUEST_CPER, _STEPS = range(9)
 
 
 class RunLedger:
     """Opens error events, records the layers' decisions, resolves each exactly once."""
 
     def __init__(self) -> None:
-        self.open: dict[int, _Open] = {}
+        self.open: dict[int, list[Any]] = {}  # by error id: see _ERROR .. _STEPS
         self.rows: list[tuple] = []
         self._next_id = 0
 
@@ -106,30 +86,30 @@ class RunLedger:
             self._next_id, kind, ue_id, host, vm, process, owner, gpa, context, el, now, page
         )
         self._next_id += 1
-        self.open[error.error_id] = _Open(error)
+        self.open[error.error_id] = [error, None, None, False, False, None, None, False, ""]
         return error
 
     # -- what the layers decided (see rassim.model.interfaces.Ledger) ---------------------
     def syndrome(self, error: ErrorEvent, sync: bool, esr: int) -> None:
         record = self.open[error.error_id]
-        record.sync = sync
-        record.esr = esr
+        record[_SYNC] = sync
+        record[_ESR] = esr
 
     def claimed(self, error: ErrorEvent) -> None:
-        self.open[error.error_id].claimed = True
+        self.open[error.error_id][_CLAIMED] = True
 
     def exited(self, error: ErrorEvent, arm_sea: KvmRunArmSea | None) -> None:
         record = self.open[error.error_id]
-        record.exit_to_vmm = True
-        record.arm_sea = arm_sea
+        record[_EXIT] = True
+        record[_ARM_SEA] = arm_sea
 
     def guest_took(self, error: ErrorEvent, esr: int | None, cper: bool) -> None:
         record = self.open[error.error_id]
-        record.guest_esr = esr
-        record.guest_cper = cper
+        record[_GUEST_ESR] = esr
+        record[_GUEST_CPER] = cper
 
     def step(self, error: ErrorEvent, detail: str) -> None:
-        self.open[error.error_id].steps += f"{detail} -> "
+        self.open[error.error_id][_STEPS] += f"{detail} -> "
 
     # -- outcomes -------------------------------------------------------------------------
     def close(
@@ -140,7 +120,7 @@ class RunLedger:
         record = self.open.pop(error.error_id, None)
         if record is None:
             raise LedgerError(f"error {error.error_id} resolved twice (then {outcome})")
-        arm_sea = record.arm_sea
+        arm_sea = record[_ARM_SEA]
         self.rows.append(
             (
                 error.error_id,
@@ -152,17 +132,17 @@ class RunLedger:
                 error.owner,
                 error.context,
                 error.el,
-                record.sync,
-                record.esr,
-                record.claimed,
-                record.exit_to_vmm,
+                record[_SYNC],
+                record[_ESR],
+                record[_CLAIMED],
+                record[_EXIT],
                 None if arm_sea is None else arm_sea.flags,
                 None if arm_sea is None else arm_sea.esr,
                 None if arm_sea is None else arm_sea.gva,
                 None if arm_sea is None else arm_sea.gpa,
-                record.guest_esr,
-                record.guest_cper,
-                detail if in_flight else record.steps + detail,
+                record[_GUEST_ESR],
+                record[_GUEST_CPER],
+                detail if in_flight else record[_STEPS] + detail,
                 outcome,
                 outcome.blast_radius,
                 error.started_ns,
@@ -173,11 +153,8 @@ class RunLedger:
 
     def open_events(self, host: int, vm: int | None = None) -> list[ErrorEvent]:
         """Events still in flight on ``host`` (and on ``vm`` when given), oldest first."""
-        return [
-            r.error
-            for r in self.open.values()
-            if r.error.host == host and (vm is None or r.error.vm == vm)
-        ]
+        errors = (record[_ERROR] for record in self.open.values())
+        return [e for e in errors if e.host == host and (vm is None or e.vm == vm)]
 
     def check(self) -> None:
         """Fail loudly if any event has no outcome (nothing may be silently lost)."""
@@ -190,9 +167,6 @@ class RunLedger:
 
 class Lifecycle(Protocol):
     """What an outcome does to the host (implemented by :class:`rassim.model.host.Host`)."""
-
-    def charge(self, error: ErrorEvent, outcome: Outcome) -> None:
-        """The guest work ``error``'s outcome cost its process (a kill, a stall)."""
 
     def vm_down(self, vm: int, planned: bool, vmm_dies: bool) -> None:
         """VM ``vm`` stops; it boots again after its reboot or restart time."""
@@ -211,12 +185,15 @@ class HostLedger:
         ledger: RunLedger,
         lifecycle: Lifecycle,
         pages: Pages,
+        workloads: Sequence[Workload],
     ) -> None:
+        """``workloads``: each VM's processes, which pay for kills and stalls."""
         self.env = env
         self.host = host
         self.ledger = ledger
         self.lifecycle = lifecycle
         self.pages = pages
+        self.workloads = workloads
         # Decisions go straight to the run's ledger.
         self.syndrome = ledger.syndrome
         self.claimed = ledger.claimed
@@ -225,8 +202,14 @@ class HostLedger:
         self.step = ledger.step
 
     def resolve(self, error: ErrorEvent, outcome: Outcome, detail: str) -> None:
+        """Record the outcome; a guest process it killed or stalled pays in lost work."""
         self.ledger.close(error, outcome, self.env.now, detail)
-        self.lifecycle.charge(error, outcome)
+        if error.process is None or error.vm is None or not error.context.in_guest:
+            return
+        if outcome is Outcome.PROCESS_KILLED:
+            self.workloads[error.vm].kill(error.process)
+        elif outcome is Outcome.RECOVERED:
+            self.workloads[error.vm].stall(error.process, error.started_ns)
 
     def _end_in_flight(self, vm: int | None, outcome: Outcome, detail: str) -> None:
         """Every other event still open on ``vm`` (or on the whole host) ends too."""

@@ -354,7 +354,7 @@ class MemoryNode:
     def _touch_huge(self, clock: Timer) -> None:
         """The guest touches a subpage of the poisoned huge page for the first time since:
         hugetlb_fault() -> VM_FAULT_HWPOISON_LARGE -> SIGBUS AR for that GPA."""
-        parent: Ue = clock.value
+        parent: Ue = clock.payload
         huge: PoisonedHugePage = parent.huge  # type: ignore[assignment]
         huge.clock = None
         index, gpa = huge.touch(parent.rng)
@@ -390,7 +390,7 @@ class MemoryNode:
 
     def _run_out(self, clock: Timer) -> None:
         """The page's clock ran out: it is read, re-touched or scrubbed now."""
-        ue: Ue = clock.value
+        ue: Ue = clock.payload
         ue.clock = None
         self._touch(ue)
 

@@ -70,7 +70,7 @@ class Workload:
 
     def kill(self, process: int) -> None:
         """The process dies; it restarts after ``guest.process_restart`` if its VM runs."""
-        state, now = self.processes[process], self._clipped_now()
+        state, now = self.processes[process], min(self.env.now, self.horizon)
         self._settle(state, now)
         if not (self.vm_up and state.up):
             return
@@ -87,8 +87,9 @@ class Workload:
         self.vm_up, self.vm_down_since = False, now
         self.outages += 1
         for state in self.processes:
-            self._settle(state, now)
-            state.restart_at = None  # the VM's return restarts it
+            if state.restart_at is not None:  # (a call per process is what a crash costs)
+                self._settle(state, now)
+                state.restart_at = None  # the VM's return restarts it
             if state.up:
                 self.lost_inflight_ns += self._inflight(state, now)
                 state.up, state.since = False, now

@@ -365,11 +365,18 @@ def per_ue(errors: pd.DataFrame, ues: pd.DataFrame) -> pd.DataFrame:
 
 
 def host_tallies(
-    errors: pd.DataFrame, ues: pd.DataFrame, vms: pd.DataFrame, exposure: Exposure
+    errors: pd.DataFrame,
+    ues: pd.DataFrame,
+    vms: pd.DataFrame,
+    exposure: Exposure,
+    hosts: range | None = None,
 ) -> pd.DataFrame:
-    """One row per host (``0 .. hosts - 1``): the counts and exposures of :data:`TALLIES`,
-    of which every metric in :data:`METRICS` is a ratio."""
-    hosts = pd.RangeIndex(exposure.hosts, name="host")
+    """One row per host (``hosts``, default ``0 .. exposure.hosts - 1``: the tables may
+    hold a group of a fleet's hosts, with error ids counted within the group): the counts
+    and exposures of :data:`TALLIES`, of which every metric in :data:`METRICS` is a ratio."""
+    hosts = pd.RangeIndex(
+        *((0, exposure.hosts) if hosts is None else (hosts.start, hosts.stop)), name="host"
+    )
 
     def per_host(values, host) -> pd.Series:
         return pd.Series(values).groupby(np.asarray(host)).sum().reindex(hosts, fill_value=0)
@@ -420,6 +427,48 @@ def host_tallies(
     return tallies[list(TALLIES)]
 
 
+@dataclass
+class Tally:
+    """What a group of hosts adds to its run's summary: the per-host tallies and the
+    event-level counts, both summable over groups, so that each group's is computed
+    where the group ran and the run only stacks them (:func:`combine`)."""
+
+    per_host: pd.DataFrame  # TALLIES, one row per host
+    counts: dict[str, int]
+
+
+def tally(
+    errors: pd.DataFrame,
+    ues: pd.DataFrame,
+    vms: pd.DataFrame,
+    faults: pd.DataFrame,
+    exposure: Exposure,
+    hosts: range | None = None,
+) -> Tally:
+    """The :class:`Tally` of the tables of ``hosts`` (default: every host)."""
+    outcomes = errors["outcome"].value_counts()
+    uncorrected = faults["uncorrected"].astype(bool)
+    counts = {
+        "ues": len(ues),
+        "error_events": len(errors),
+        **{f"outcome_{o}": int(outcomes.get(o, 0)) for o in OUTCOMES},
+        "vm_crashes": int(vms["crashes"].sum()),
+        "vm_restarts": int(vms["restarts"].sum()),
+        "ce_faults": int((~uncorrected).sum()),
+        "ue_faults": int(uncorrected.sum()),
+        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum())
+        + int((ues["source"] == PREDICTED_LOG).sum()),
+        **{f"ues_{s}": int((ues["state"] == s).sum()) for s in UE_STATES},
+    }
+    return Tally(host_tallies(errors, ues, vms, exposure, hosts), counts)
+
+
+def combine(tallies: list[Tally]) -> Tally:
+    """The tally of several groups of hosts, in the order given."""
+    per_host = pd.concat([t.per_host for t in tallies])
+    return Tally(per_host, {key: sum(t.counts[key] for t in tallies) for key in tallies[0].counts})
+
+
 def summarise(
     errors: pd.DataFrame,
     ues: pd.DataFrame,
@@ -427,14 +476,17 @@ def summarise(
     faults: pd.DataFrame,
     exposure: Exposure,
 ) -> dict[str, Any]:
+    """Per-run metrics of MODEL 9 from a run's tables (:func:`summary`)."""
+    return summary(tally(errors, ues, vms, faults, exposure), errors["latency_ns"], exposure)
+
+
+def summary(run: Tally, latency: pd.Series, exposure: Exposure) -> dict[str, Any]:
     """Per-run metrics of MODEL 9: the headline metrics, the totals behind them, the
-    event-level counts, and (under ``per_host``) the tallies every ratio is pooled from."""
-    tallies = host_tallies(errors, ues, vms, exposure)
+    event-level counts, and (under ``per_host``) the tallies every ratio is pooled from.
+    ``latency`` is every event's handling latency (its 99th percentile is no sum)."""
+    tallies, counts = run.per_host, run.counts
     totals = tallies.sum()
-    outcomes = errors["outcome"].value_counts()
-    latency = errors["latency_ns"]
-    uncorrected = faults["uncorrected"].astype(bool)
-    summary: dict[str, Any] = {
+    return {
         **{name: METRICS[name].value(tallies) for name in HEADLINE},
         **{name: m.value(tallies) for name, m in METRICS.items() if name not in HEADLINE},
         "duration_s": exposure.duration_s,
@@ -443,29 +495,27 @@ def summarise(
         "acceleration": exposure.acceleration,
         "vm_years": float(totals["vm_years"]),
         "host_years": float(totals["host_years"]),
-        "ues": len(ues),
+        "ues": counts["ues"],
         "ues_consumed": int(totals["ues_consumed"]),
         "ues_recovered": int(totals["ues_recovered"]),
-        "error_events": len(errors),
-        **{f"outcome_{o}": int(outcomes.get(o, 0)) for o in OUTCOMES},
+        "error_events": counts["error_events"],
+        **{f"outcome_{o}": counts[f"outcome_{o}"] for o in OUTCOMES},
         "process_kills": int(totals["process_kills"]),
-        "vm_crashes": int(vms["crashes"].sum()),
-        "vm_restarts": int(vms["restarts"].sum()),
+        "vm_crashes": counts["vm_crashes"],
+        "vm_restarts": counts["vm_restarts"],
         "vm_interruptions": int(totals["vm_interruptions"]),
         "host_panics": int(totals["host_panics"]),
-        "ce_faults": int((~uncorrected).sum()),
-        "ue_faults": int(uncorrected.sum()),
-        "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum())
-        + int((ues["source"] == PREDICTED_LOG).sum()),
+        "ce_faults": counts["ce_faults"],
+        "ue_faults": counts["ue_faults"],
+        "ues_predicted": counts["ues_predicted"],
         "work_done": float(totals["possible_work_s"] - totals["lost_work_s"]) * exposure.work_rate,
         "downtime_s": float(totals["downtime_s"]),
         "memory_lost_bytes": int(totals["memory_lost_bytes"]),
         "exits_to_vmm": int(totals["exits_to_vmm"]),
         "handling_latency_p99_ns": float(latency.quantile(0.99)) if len(latency) else np.nan,
-        **{f"ues_{s}": int((ues["state"] == s).sum()) for s in UE_STATES},
+        **{f"ues_{s}": counts[f"ues_{s}"] for s in UE_STATES},
         "per_host": {name: tallies[name].tolist() for name in TALLIES},
     }
-    return summary
 
 
 def tallies_of(summaries: list[dict[str, Any]]) -> pd.DataFrame:

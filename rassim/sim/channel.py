@@ -73,18 +73,18 @@ class HopLog:
 class Inbox(Generic[M]):
     """Where one process receives its messages, in delivery order."""
 
-    __slots__ = ("_arrived", "_waiting", "env", "name")
+    __slots__ = ("_waiting", "arrived", "env", "name")
 
     def __init__(self, env: Environment, name: str) -> None:
         self.env = env
         self.name = name
         self._waiting: Receive | None = None  # the reader's pending get()
-        self._arrived: deque[Receive] = deque()  # delivered while the reader was busy
+        self.arrived: deque[Receive] = deque()  # delivered while the reader was busy (read-only)
 
     def get(self) -> Receive:
         """The next message: ``msg = yield inbox.get()``."""
-        if self._arrived:
-            return self._arrived.popleft()
+        if self.arrived:
+            return self.arrived.popleft()
         if self._waiting is not None:
             raise RuntimeError(f"inbox {self.name}: one reader at a time")
         receive = self._waiting = Receive(self.env)
@@ -92,8 +92,7 @@ class Inbox(Generic[M]):
 
     def cancel(self, where: Where) -> None:
         """Drop the delivered messages ``where`` selects that the reader has not taken."""
-        if self._arrived:
-            self._arrived = deque(r for r in self._arrived if not where(r.value))
+        self.arrived = deque(r for r in self.arrived if not where(r.value))
 
     def __repr__(self) -> str:
         return f"Inbox({self.name})"
@@ -105,12 +104,12 @@ class Channel(Generic[Mc]):
     __slots__ = (
         "_draw",
         "_env",
-        "_in_flight",
         "_inbox",
         "_link",
         "_log",
         "_rng",
         "destination",
+        "in_flight",
         "latency",
         "source",
     )
@@ -134,7 +133,7 @@ class Channel(Generic[Mc]):
         self._draw: Callable[[], int] = self._first_draw
         self._log = log.rows if log.enabled else None
         self._link = log.add_link(source, destination) if log.enabled else -1
-        self._in_flight: set[Timer[Any]] = set()
+        self.in_flight: set[Timer[Any]] = set()  # deliveries not yet arrived (read-only)
 
     def _first_draw(self) -> int:
         constant = self.latency.constant_ns
@@ -150,26 +149,24 @@ class Channel(Generic[Mc]):
         if self._log is not None:
             now = self._env.now
             self._log.append((message.error.error_id, self._link, message.kind, now, now + delay))
-        self._in_flight.add(Timer(self._env, delay, message, self._arrive))
+        self.in_flight.add(Timer(self._env, delay, message, self._arrive))
 
     def _arrive(self, delivery: Timer[Any]) -> None:
-        self._in_flight.discard(delivery)
+        self.in_flight.discard(delivery)
         inbox = self._inbox
         receive = inbox._waiting
         if receive is None:
-            inbox._arrived.append(Receive.delivered(self._env, delivery.value))
+            inbox.arrived.append(Receive.delivered(self._env, delivery.payload))
         else:
             inbox._waiting = None
-            receive.deliver(delivery.value)
+            receive.deliver(delivery.payload)
 
     def cancel(self, where: Where | None = None) -> None:
         """Cancel the messages in flight (those ``where`` selects): they never arrive."""
-        if not self._in_flight:
-            return
-        for delivery in list(self._in_flight):
-            if where is None or where(delivery.value):
+        for delivery in list(self.in_flight):
+            if where is None or where(delivery.payload):
                 delivery.cancel()
-                self._in_flight.discard(delivery)
+                self.in_flight.discard(delivery)
 
     def __repr__(self) -> str:
         return f"{self.source}->{self.destination}"

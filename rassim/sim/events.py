@@ -26,8 +26,8 @@ Waits = Generator[Event, Any, None]  # a process that waits on timeouts and even
 
 
 class Timer(Event, Generic[T]):
-    """Processed ``delay`` after creation with ``value``, calling ``callback`` with itself;
-    :meth:`cancel` before then and nothing happens.
+    """Processed ``delay`` after creation with ``payload`` as its value, calling
+    ``callback`` with itself; :meth:`cancel` before then and nothing happens.
 
     A process must not wait on a timer that can be cancelled (it would never resume):
     processes wait on ``Timeout``s and are interrupted instead.
@@ -37,21 +37,17 @@ class Timer(Event, Generic[T]):
         self,
         env: simpy.Environment,
         delay: int,
-        value: Any = None,
+        payload: T,
         callback: Callback | None = None,
     ) -> None:
         if delay < 0:
             raise ValueError(f"negative delay {delay}")
         self.env = env
         self.callbacks = [] if callback is None else [callback]
-        self._value = value
+        self.payload = payload  # what it is for (a plain attribute: read on every hop)
+        self._value = payload
         self._ok = True
         env.schedule(self, NORMAL, delay)
-
-    @property
-    def value(self) -> T:
-        """What it was made with."""
-        return self._value  # type: ignore[no-any-return]
 
     def cancel(self) -> None:
         """This wait no longer matters (a no-op once processed)."""

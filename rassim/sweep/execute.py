@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import time
 import traceback
@@ -28,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rassim.config import ConfigError
 from rassim.interrupts import as_completed_checked, deferred_interrupts
 from rassim.run import worker_setup
+from rassim.run.executors import check_scheduler, cluster_threads, connect
 from rassim.sweep.experiment import Experiment, Run
 from rassim.sweep.store import Record, RunStore, claim
 
@@ -218,28 +217,12 @@ def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Generator[R
             pool.shutdown(wait=not pending, cancel_futures=True)
 
 
-def check_scheduler(address: str) -> None:
-    """A Dask scheduler address looks like ``tcp://HOST:PORT`` (or ``HOST:PORT``)."""
-    if not re.fullmatch(r"([a-z]+://)?(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d+", address):
-        raise ConfigError(f"--scheduler {address!r}: expected an address like tcp://HOST:8786")
-
-
 def _distributed(
     tasks: list[Record], address: str, evaluate: Evaluate
 ) -> tuple[Generator[Record, None, None], int]:
     """Submit every run to the Dask cluster at ``address``; results as they complete."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ConfigError(
-            "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
-        ) from None
-    try:
-        client = Client(address, timeout=10, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as error:
-        raise ConfigError(f"--scheduler {address}: cannot connect: {error}") from None
-    workers = sum(client.nthreads().values())
-    return _collect(client, tasks, evaluate), workers
+    client = connect(address)
+    return _collect(client, tasks, evaluate), cluster_threads(client)
 
 
 def _collect(client, tasks: list[Record], evaluate: Evaluate) -> Generator[Record, None, None]:

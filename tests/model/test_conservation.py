@@ -24,7 +24,7 @@ import rassim
 from rassim.arch.esr import ESR_ELx_FnV, esr_ec
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA_FLAG_GPA_VALID
 from rassim.model.ledger import LedgerError
-from rassim.run import _check_ues
+from rassim.run.hosts import check_ues as _check_ues
 
 RADIUS = {
     "recovered": "none",
@@ -291,7 +291,7 @@ def test_workers_and_host_groups_change_nothing() -> None:
     scenario = busy_scenario(*CASES[case], fleet={"hosts": 5, "vms_per_host": VMS})
     alone = rassim.simulate(scenario, seed=1)
     shared = rassim.simulate(scenario, seed=1, workers=2)
-    assert [len(rassim.run._host_groups(5, w)) for w in (1, 2)] == [1, 5]
+    assert [len(rassim.run.host_groups(5, w)) for w in (1, 2)] == [1, 5]
     for table in ("errors", "ues", "hops", "vms", "faults"):
         pd.testing.assert_frame_equal(getattr(alone, table), getattr(shared, table))
     assert alone.summary.keys() == shared.summary.keys()

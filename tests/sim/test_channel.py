@@ -213,4 +213,4 @@ def test_a_cancelled_timer_does_nothing() -> None:
 
 def test_a_timer_cannot_be_set_in_the_past() -> None:
     with pytest.raises(ValueError, match="negative delay"):
-        Timer(simpy.Environment(), -1)
+        Timer(simpy.Environment(), -1, None)

@@ -1,0 +1,169 @@
+"""A group of hosts simulated in one process, each on its own event queue, into one
+:class:`Part`: the group's tables and its share of the run's summary.
+
+This is what a worker runs, locally or on a Dask cluster: it takes plain, picklable
+arguments and returns Arrow tables (which cross process and network boundaries as
+buffers, and which the run writes to parquet as they are) and a small
+:class:`~rassim.results.metrics.Tally`. Everything that needs only the group's own
+tables, the conservation checks and the per-host tallies, is done here, where the
+group ran, so that the process gathering the groups does not redo it on the whole fleet.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from rassim.model import sources, tables
+from rassim.model.host import Host
+from rassim.model.ledger import LedgerError, RunLedger
+from rassim.model.memory import host_poison_bytes
+from rassim.model.outcomes import UeState
+from rassim.results.metrics import Exposure, Tally, tally
+from rassim.scenario import Scenario
+from rassim.sim.channel import HopLog, Network
+from rassim.sim.environment import Environment
+from rassim.sim.streams import Streams
+
+TABLES = ("errors", "ues", "hops", "vms", "faults")  # the tables of a run (MODEL 9)
+Seed = int | np.random.SeedSequence
+
+
+@dataclass
+class Part:
+    """The tables of a group of hosts (UE and error ids count from 0 within the group)
+    and the group's :class:`~rassim.results.metrics.Tally`."""
+
+    hosts: range
+    tables: dict[str, pa.Table]
+    tally: Tally
+
+
+def exposure(scenario: Scenario) -> Exposure:
+    """The plain numbers the metrics need besides the tables."""
+    return Exposure(
+        duration_s=scenario.duration / 1e9,
+        hosts=scenario.fleet.hosts,
+        vms_per_host=scenario.fleet.vms_per_host,
+        processes_per_vm=scenario.guest.processes,
+        host_memory_bytes=scenario.memory.host_memory,
+        work_rate=scenario.guest.work_rate,
+        acceleration=scenario.memory.acceleration,
+    )
+
+
+def simulate_group(
+    scenario: Scenario,
+    seed: Seed,
+    hosts: range,
+    progress: Callable[[int], None] | None = None,
+) -> Part:
+    """Run each host of ``hosts`` on its own event queue, one after the other, and check
+    and tabulate what they did; ``progress(1)`` after each host."""
+    with _cyclic_gc_paused():
+        log = HopLog(enabled=scenario.record_hops)
+        ledger = RunLedger()
+        ue_ids = itertools.count()
+        ues: list = []
+        vms: list = []
+        faults: list[tuple] = []
+        panics = 0
+        for index in hosts:
+            host = _run_host(scenario, seed, index, log, ledger, ue_ids, faults)
+            ledger.check()
+            ues += host.memory.ues
+            vms += tables.vm_rows(host, scenario.duration)
+            panics += host.panics
+            if progress is not None:
+                progress(1)
+        frames = {
+            "errors": tables.errors_frame(ledger.rows),
+            "ues": tables.ues_frame(ues, host_poison_bytes(scenario)),
+            "hops": tables.hops_frame(log),
+            "vms": tables.vms_frame(vms),
+            "faults": tables.faults_frame(faults),
+        }
+    del ledger, log, ues, vms, faults
+    check_ues(frames["ues"], frames["errors"])
+    share = tally(
+        frames["errors"], frames["ues"], frames["vms"], frames["faults"], exposure(scenario), hosts
+    )
+    if share.per_host["host_panics"].sum() != panics:
+        counted = share.per_host["host_panics"].sum()
+        raise LedgerError(f"{panics} host panics but {counted} in the error table")
+    arrow = {name: pa.Table.from_pandas(frames.pop(name), preserve_index=False) for name in TABLES}
+    return Part(hosts, arrow, share)
+
+
+def describe(hosts: range) -> str:
+    """``host 7`` or ``hosts 64 to 127``."""
+    return f"hosts {hosts.start} to {hosts.stop - 1}" if len(hosts) > 1 else f"host {hosts.start}"
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A run allocates millions of small, long-lived, acyclic objects (pages, events, rows);
+    the cyclic collector would rescan all of them over and over. Reference counting still
+    frees everything a run drops; cycles wait until the collector is back."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_host(
+    scenario: Scenario,
+    seed: Seed,
+    index: int,
+    log: HopLog,
+    ledger: RunLedger,
+    ue_ids: itertools.count,
+    faults: list[tuple],
+) -> Host:
+    """Build host ``index`` with its UE sources and run it to the end."""
+    env = Environment()
+    streams = Streams(seed)
+    horizon = scenario.duration
+    host = Host(env, index, scenario, Network(env, streams, log), ledger, horizon)
+    setup = sources.Setup(
+        env,
+        index,
+        host.memory,
+        scenario.memory,
+        lambda name: streams.draws(f"{host.name}.{name}"),
+        ue_ids,
+        horizon,
+        faults,
+    )
+    env.process(sources.SOURCES[scenario.memory.source](setup))
+    env.process(sources.injections(setup))
+    env.run()
+    for vm in host.vms:
+        vm.workload.finish()
+    return host
+
+
+def check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:
+    """Every UE has one final state, and every event belongs to a known UE."""
+    states = {s.value for s in UeState}
+    if not ues["state"].isin(states).all():
+        raise LedgerError("a UE has no final state")
+    if ues["ue_id"].duplicated().any():
+        raise LedgerError("a UE was recorded twice")
+    known = errors["ue_id"].isin(ues["ue_id"])
+    if not known.all():
+        unknown = sorted(set(errors.loc[~known, "ue_id"]))
+        raise LedgerError(f"events refer to unknown UEs: {unknown[:10]}")
+    counted = errors.groupby("ue_id").size().reindex(ues["ue_id"], fill_value=0).to_numpy()
+    if not np.array_equal(counted, ues["events"].to_numpy()):
+        raise LedgerError("the events recorded per UE do not match the ledger")

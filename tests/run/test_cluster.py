@@ -1,0 +1,103 @@
+"""Fleet runs on a Dask cluster give the local run's tables; a group is retried once,
+and a group that fails twice fails the run naming its hosts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import rassim
+from rassim.errors import RunFailed
+from rassim.run import executors, hosts
+
+distributed = pytest.importorskip("distributed")
+
+TABLES = ("errors", "ues", "hops", "vms", "faults")
+FLEET = rassim.Scenario.model_validate(
+    {
+        "duration": "3d",
+        "record_hops": True,
+        "fleet": {"hosts": 6, "vms_per_host": 2},
+        "memory": {"ue_rate": "2e-3/GiB/h", "scrub_period": "12h"},
+        "platform": {"host_reboot_time": "5min"},
+        "guest": {"reboot_time": "1min"},
+    }
+)
+
+
+def _same_run(one: rassim.RunResult, other: rassim.RunResult) -> None:
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(one, table), getattr(other, table))
+    assert one.summary.keys() == other.summary.keys()
+    for key, value in one.summary.items():
+        assert value == other.summary[key] or value != value, key  # NaN is no number
+
+
+@pytest.fixture(scope="module")
+def local() -> rassim.RunResult:
+    return rassim.simulate(FLEET, seed=4)
+
+
+def test_a_local_cluster_gives_the_local_tables(local: rassim.RunResult) -> None:
+    assert len(local.errors) > 300 and local.summary["host_panics"] > 0  # a busy fleet
+    done: list[int] = []
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = rassim.simulate(
+            FLEET, seed=4, scheduler=cluster.scheduler_address, progress=done.append
+        )
+    _same_run(local, remote)
+    assert len(done) == len(rassim.run.host_groups(6, 2)) == 6 and sum(done) == 6
+
+
+@pytest.fixture(scope="module")
+def threads():
+    """A cluster of two workers in this process, so that a test can make groups fail."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+TRIES: Counter[int] = Counter()  # attempts per group (by first host) on the threads cluster
+FAILURES = [0]  # how many times the group of host 2 fails before it runs
+
+
+def _flaky_group(scenario, seed, group: range, progress=None):
+    """``simulate_group`` that fails the first ``FAILURES[0]`` times for host 2's group."""
+    TRIES[group.start] += 1
+    if 2 in group and TRIES[group.start] <= FAILURES[0]:
+        raise OSError("worker lost its disk")
+    return hosts.simulate_group(scenario, seed, group, progress)
+
+
+@pytest.fixture
+def failing(monkeypatch):
+    """Set how many times host 2's group fails; the attempts are counted by group."""
+    TRIES.clear()
+    monkeypatch.setattr(executors, "simulate_group", _flaky_group)
+    return lambda n: FAILURES.__setitem__(0, n)
+
+
+def test_a_failed_group_is_retried_once(failing, threads, local) -> None:
+    failing(1)
+    _same_run(local, rassim.simulate(FLEET, seed=4, scheduler=threads))
+    assert TRIES[2] == 2 and set(TRIES.values()) == {1, 2}
+
+
+def test_a_group_failing_twice_fails_the_run_with_its_hosts(failing, threads) -> None:
+    failing(2)
+    with pytest.raises(RunFailed, match=r"host 2 failed twice .*OSError: worker lost"):
+        rassim.simulate(FLEET, seed=4, scheduler=threads)
+    assert TRIES[2] == 2
+
+
+def test_parts_spilled_to_parquet_are_removed(monkeypatch, tmp_path: Path, local) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    _same_run(local, rassim.simulate(FLEET, seed=4, workers=2))
+    assert list(tmp_path.iterdir()) == []
