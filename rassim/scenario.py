@@ -89,6 +89,8 @@ Policy = Literal["serror_fallback", "exit_to_user"]  # Hypervisor.UNCLAIMED_SEA
 SeaExit = Literal["unhandled", "inject", "inject_cper", "inject_retry"]  # Vmm.SEA_EXIT
 AoAction = Literal["ignore", "notify"]  # Vmm.AO_ACTION
 ReadAckMode = Literal["abort", "retry_force"]  # Vmm.READ_ACK
+PfnmapPoison = Literal["dropped", "unregistered", "registered"]  # Hypervisor.PFNMAP_POISON
+DeviceMf = Literal["sigbus", "mceerr"]  # GuestKernel.DEVICE_MF
 
 Aet = Literal["UC", "UEU", "UEO", "UER", "CE"]  # SError severities (ESR AET)
 DEFAULT_AET: dict[Aet, float] = {"UER": 0.6, "UEU": 0.2, "UEO": 0.1, "UC": 0.1}
@@ -107,6 +109,7 @@ class Owner(StrEnum):
     GUEST_PAGE_CACHE_DIRTY = "guest_page_cache_dirty"
     GUEST_ANON = "guest_anon"
     GUEST_FREE = "guest_free"
+    DEVICE = "device"  # a VM's device memory without struct pages (VM_PFNMAP)
 
     in_guest_ram: bool  # a plain attribute: the event loop asks it for every page event
 
@@ -224,6 +227,7 @@ DEFAULT_ACCESS: dict[Owner, OwnerAccess] = {
     Owner.GUEST_PAGE_CACHE_DIRTY: OwnerAccess(access_rate=1.0, p_kernel=0.8),
     Owner.GUEST_ANON: OwnerAccess(access_rate=6.0, p_kernel=0.05),
     Owner.GUEST_FREE: OwnerAccess(access_rate=0.5, p_kernel=1.0),
+    Owner.DEVICE: OwnerAccess(access_rate=1.0),
 }
 
 DEFAULT_GUEST_MAP: dict[Owner, float] = {
@@ -440,6 +444,16 @@ class MemoryConfig(Section):
         description="VMM private memory of one VM",
         json_schema_extra={"source": "assumption: a QEMU process's own memory"},
     )
+    device_per_vm: Size = Field(
+        "0B",
+        description="device memory mapped into each VM without struct pages (VM_PFNMAP: GPU "
+        "memory through a vfio-pci variant driver such as nvgrace-gpu, or host memory carved "
+        "out with remap_pfn_range()); counted in host_memory, at the same UE rate per GiB",
+        json_schema_extra={
+            "source": "assumption: none by default; a GH200 VM would have 96 GiB of HBM beside "
+            "480 GiB of LPDDR5X (NVIDIA specification); the UE rate of HBM is not published"
+        },
+    )
     access: dict[Owner, OwnerAccess] = Field(
         default_factory=lambda: dict(DEFAULT_ACCESS),
         description="reads per page-hour and kernel share, by owner class",
@@ -556,6 +570,14 @@ class HypervisorConfig(Section):
         description="memory_failure() fails on a guest RAM page (MF_FAILED)",
         json_schema_extra={"source": "assumption: guest RAM pages are LRU/anonymous, handled"},
     )
+    pfnmap_poison: PfnmapPoison = Field(
+        "registered",
+        description="a claimed SEA on device memory (a pfn without struct page): dropped (host "
+        "before 6.19: GHES drops the record, the SEA repeats, the VM hangs), unregistered "
+        "(6.19+, range not registered: MF_IGNORED, plain SIGBUS, the VMM dies), registered "
+        "(the driver registered the range, nvgrace-gpu from 7.0: SIGBUS BUS_MCEERR_AR to the "
+        "VMM, the pfn neither unmapped nor retired)",
+    )
     hugetlb_keep_ue_mapped: bool = Field(
         False,
         description="guest RAM is a hugetlb memfd with MFD_MF_KEEP_UE_MAPPED (posted): "
@@ -640,6 +662,16 @@ class GuestConfig(Section):
         json_schema_extra={"source": "assumption: work counted in process-seconds"},
     )
     ack: Latency = Field("50us", description="GHES record processed to Read Ack")
+    device_mf: DeviceMf = Field(
+        "sigbus",
+        description="the guest's memory_failure() on a CPER for device memory (6.19+ "
+        "memory_failure_pfn()): sigbus (no driver registered the range: MF_IGNORED, plain "
+        "SIGBUS) or mceerr (registered: BUS_MCEERR_AR); the page is never retired",
+        json_schema_extra={
+            "source": "assumption: whether a guest GPU driver registers a pfn_address_space is "
+            "not public; mainline drivers do not"
+        },
+    )
     copy_mc: bool = Field(
         False,
         description="machine-check-safe kernel copies (arm64 ARCH_HAS_COPY_MC, posted, not "
@@ -689,11 +721,13 @@ class Scenario(Section):
     @model_validator(mode="after")
     def _check_fits(self) -> Scenario:
         m, g, vms = self.memory, self.guest, self.fleet.vms_per_host
-        used = m.host_kernel + vms * (g.memory + m.stage2_per_vm + m.vmm_per_vm)
+        per_vm = g.memory + m.stage2_per_vm + m.vmm_per_vm + m.device_per_vm
+        used = m.host_kernel + vms * per_vm
         if used > m.host_memory:
             raise ValueError(
                 f"memory.host_memory ({format_size(m.host_memory)}) is smaller than the host "
-                f"kernel, VMM, stage-2 and guest memory of {vms} VMs ({format_size(used)})"
+                f"kernel, VMM, stage-2, device and guest memory of {vms} VMs "
+                f"({format_size(used)})"
             )
         page = parse_size(g.backing_page)
         if g.memory % page:
@@ -701,6 +735,10 @@ class Scenario(Section):
         for i, inj in enumerate(m.injections):
             if inj.host >= self.fleet.hosts or inj.vm >= vms:
                 raise ValueError(f"memory.injections[{i}] names a host or VM that does not exist")
+            if inj.owner is Owner.DEVICE and not m.device_per_vm:
+                raise ValueError(
+                    f"memory.injections[{i}] poisons device memory but memory.device_per_vm is 0"
+                )
         self._check_replayed()
         return self
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import MethodType
+from typing import ClassVar
+
 from rassim.arch.esr import ESR_ELx_FSC, ESR_ELx_FSC_EXTABT
 from rassim.model.interfaces import Ledger, Pages, Retirer
 from rassim.model.messages import (
@@ -13,7 +17,7 @@ from rassim.model.messages import (
     VirtualSError,
 )
 from rassim.model.outcomes import Context, Outcome
-from rassim.scenario import GuestConfig, Owner
+from rassim.scenario import DeviceMf, GuestConfig, Owner
 from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
 
@@ -23,6 +27,7 @@ from rassim.sim.draws import Draws
 # memory_failure_cb() sends the current task a plain SIGBUS.
 _KILLS = (Owner.GUEST_ANON, Owner.GUEST_PAGE_CACHE_DIRTY)
 _RECOVERS = (Owner.GUEST_PAGE_CACHE_CLEAN, Owner.GUEST_FREE)
+DeviceFailure = Callable[["GuestKernel", ErrorEvent], None]
 
 
 class GuestKernel:
@@ -47,6 +52,7 @@ class GuestKernel:
         self.oops_limit = config.oops_limit
         self.p_interrupt = config.p_interrupt
         self.p_handles_sigbus = config.p_handles_sigbus
+        self.device_failure = MethodType(self.DEVICE_MF[config.device_mf], self)
         self.copy_mc = config.copy_mc
         self.p_copy_mc = config.p_copy_mc
         self.oopses = 0  # since boot
@@ -139,23 +145,44 @@ class GuestKernel:
         self.pages.rearm(error.page)
 
     def _memory_failure(self, error: ErrorEvent) -> None:
-        """Guest APEI claimed the SEA: memory_failure(MF_ACTION_REQUIRED) on the guest page."""
-        if error.owner in _RECOVERS:
+        """Guest APEI claimed the SEA: memory_failure(MF_ACTION_REQUIRED) on the guest page
+        (on device memory: memory_failure_pfn(), by guest.device_mf)."""
+        if error.owner is Owner.DEVICE:
+            self.device_failure(error)
+        elif error.owner in _RECOVERS:
             self.pages.retire(error.page, Retirer.GUEST)
             self.ledger.resolve(error, Outcome.RECOVERED, "guest memory_failure(): page dropped")
         elif error.owner in _KILLS:
             self.pages.retire(error.page, Retirer.GUEST)
-            if self.rng.random() < self.p_handles_sigbus:
-                self.ledger.resolve(
-                    error, Outcome.RECOVERED, "BUS_MCEERR_AR handled by the process"
-                )
-            else:
-                self.ledger.resolve(
-                    error, Outcome.PROCESS_KILLED, "guest memory_failure(): BUS_MCEERR_AR"
-                )
+            self._action_required(error, "guest memory_failure(): BUS_MCEERR_AR")
         else:
             self.ledger.resolve(error, Outcome.PROCESS_KILLED, "guest memory_failure(): MF_IGNORED")
             self.pages.rearm(error.page)
+
+    def _device_unregistered(self, error: ErrorEvent) -> None:
+        """memory_failure_pfn() finds no registered range: MF_MSG_PFN_MAP, MF_IGNORED, and
+        memory_failure_cb() sends the process a plain SIGBUS; the pfn stays mapped."""
+        self.ledger.resolve(error, Outcome.PROCESS_KILLED, "guest memory_failure_pfn(): MF_IGNORED")
+        self.pages.rearm(error.page)
+
+    def _device_registered(self, error: ErrorEvent) -> None:
+        """A guest driver registered the range: kill_procs() sends BUS_MCEERR_AR; the pfn
+        is neither unmapped nor retired."""
+        self._action_required(error, "guest memory_failure_pfn(): BUS_MCEERR_AR")
+        self.pages.rearm(error.page)
+
+    def _action_required(self, error: ErrorEvent, detail: str) -> None:
+        """The process gets BUS_MCEERR_AR: it dies (``detail``) unless it handles SIGBUS."""
+        if self.rng.random() < self.p_handles_sigbus:
+            self.ledger.resolve(error, Outcome.RECOVERED, "BUS_MCEERR_AR handled by the process")
+        else:
+            self.ledger.resolve(error, Outcome.PROCESS_KILLED, detail)
+
+    # The guest's memory_failure() on device memory, by guest.device_mf.
+    DEVICE_MF: ClassVar[dict[DeviceMf, DeviceFailure]] = {
+        "sigbus": _device_unregistered,
+        "mceerr": _device_registered,
+    }
 
     def do_serror(self, error: ErrorEvent, esr: int) -> None:
         """do_serror(): IDS set, not a RAS SError -> arm64_serror_panic()."""

@@ -26,18 +26,20 @@ from rassim.model.messages import (
     ExternalAbort,
     FirmwareNotification,
     KvmExit,
+    KvmLoop,
     ScrubReport,
     Sigbus,
     Stage2Fault,
     VirtualSError,
 )
 from rassim.model.outcomes import Context, Outcome
-from rassim.scenario import HypervisorConfig, Owner, Policy
+from rassim.scenario import HypervisorConfig, Owner, PfnmapPoison, Policy
 from rassim.sim.channel import Channel, Inbox, Reader
 from rassim.sim.draws import Draws
 
 _PAGE_MASK = ~0xFFF
 UnclaimedSea = Callable[["Hypervisor", ErrorEvent, int, int | None], None]
+PfnmapFailure = Callable[["Hypervisor", ErrorEvent], None]
 
 
 class Hypervisor:
@@ -62,7 +64,7 @@ class Hypervisor:
         stage2_faults: Inbox[Stage2Fault],
         deferred: Inbox[ScrubReport],
         sigbus: Sequence[Channel[Sigbus]],
-        exits: Sequence[Channel[KvmExit]],
+        exits: Sequence[Channel[KvmExit | KvmLoop]],
         serrors: Sequence[Channel[VirtualSError]],
     ) -> None:
         """``sigbus``, ``exits`` and ``serrors`` hold one channel per VM: host kernel ->
@@ -81,6 +83,7 @@ class Hypervisor:
         self.p_mf_failed = config.p_mf_failed
         self.lsb = lsb_for_page_size(backing_page)
         self.unclaimed_sea = MethodType(self.UNCLAIMED_SEA[config.policy], self)
+        self.pfnmap_failure = MethodType(self.PFNMAP_POISON[config.pfnmap_poison], self)
 
     # -- synchronous external aborts and SErrors ---------------------------------------------
     def handle_aborts(self) -> Reader[ExternalAbort | FirmwareNotification]:
@@ -153,7 +156,11 @@ class Hypervisor:
 
     def _claimed_guest_sea(self, error: ErrorEvent) -> None:
         """ghes_do_proc() -> memory_failure(pfn, MF_ACTION_REQUIRED) as task work on the vCPU
-        thread; memory_failure_cb() sends a plain SIGBUS when it does not return 0."""
+        thread; memory_failure_cb() sends a plain SIGBUS when it does not return 0. Device
+        memory has no struct page: hypervisor.pfnmap_poison."""
+        if error.owner is Owner.DEVICE:
+            self.pfnmap_failure(error)
+            return
         result = self.memory_failure(error)
         if result is MfResult.MF_RECOVERED:
             self.pages.retire(error.page, Retirer.HOST)
@@ -162,6 +169,35 @@ class Hypervisor:
             self.ledger.step(error, f"memory_failure(): {result.name}")
             code = None
         self.sigbus[error.vm].send(Sigbus(error, code, True, self.lsb))  # type: ignore[index]
+
+    def _ghes_drops_record(self, error: ErrorEvent) -> None:
+        """Before 6.19, ghes_do_memory_failure() drops a record whose pfn has no struct page
+        ("Invalid address in generic error data") after apei_claim_sea() claimed it: KVM
+        resumes the guest, which takes the same SEA again, and again."""
+        why = "GHES: Invalid address in generic error data, the SEA repeats"
+        self.exits[error.vm].send(KvmLoop(error, why))  # type: ignore[index]
+
+    def _pfn_unregistered(self, error: ErrorEvent) -> None:
+        """6.19 memory_failure() -> memory_failure_pfn(): no registered pfn_address_space
+        holds the pfn: MF_MSG_PFN_MAP, MF_IGNORED; memory_failure_cb() sends a plain SIGBUS."""
+        self.ledger.step(error, "memory_failure_pfn(): MF_IGNORED")
+        self.sigbus[error.vm].send(Sigbus(error, None, True, 12))  # type: ignore[index]
+
+    def _pfn_registered(self, error: ErrorEvent) -> None:
+        """memory_failure_pfn() with the range registered (nvgrace-gpu from 7.0):
+        collect_procs_pfn() + kill_procs(): the vCPU thread gets BUS_MCEERR_AR with lsb 12,
+        MF_RECOVERED; the pfn is neither unmapped nor tracked, so it stays in use."""
+        self.ledger.step(error, "memory_failure_pfn(): MF_RECOVERED, not unmapped")
+        self.pages.rearm(error.page)
+        code = SigbusCode.BUS_MCEERR_AR
+        self.sigbus[error.vm].send(Sigbus(error, code, True, 12))  # type: ignore[index]
+
+    # A claimed SEA on a pfn without struct page, by hypervisor.pfnmap_poison.
+    PFNMAP_POISON: ClassVar[dict[PfnmapPoison, PfnmapFailure]] = {
+        "dropped": _ghes_drops_record,
+        "unregistered": _pfn_unregistered,
+        "registered": _pfn_registered,
+    }
 
     def memory_failure(self, error: ErrorEvent) -> MfResult:
         """mm/memory-failure.c: kernel pages (stage-2 tables) fail get_hwpoison_page() and

@@ -50,6 +50,8 @@ from rassim.sim.units import NS_PER_H, parse_size
 
 _FREE = (Owner.HOST_FREE, Owner.GUEST_FREE)
 GUEST_RAM_BASE = 0x4000_0000  # QEMU virt: RAM starts at 1 GiB (seed 003: PA 0x40fa6000)
+DEVICE_BASE = 0x80_0000_0000  # QEMU virt: the high PCIe MMIO window (BARs) at 512 GiB
+_PER_VM = (Owner.HOST_STAGE2, Owner.VMM, Owner.DEVICE)  # host-level owners that are a VM's
 
 
 @dataclass(slots=True, eq=False)
@@ -107,6 +109,7 @@ _ALL: tuple[Owner | None, ...] = (
     Owner.HOST_STAGE2,
     Owner.VMM,
     Owner.HOST_FREE,
+    Owner.DEVICE,
     None,
 )
 PLACED: dict[Placement, tuple[Owner | None, ...]] = {
@@ -129,15 +132,14 @@ class MemoryMap:
         self.guest_memory = g.memory
         self.processes = g.processes
         guest_ram = self.vms * g.memory
-        host_free = m.host_memory - m.host_kernel - self.vms * (m.stage2_per_vm + m.vmm_per_vm)
-        host_free -= guest_ram
-        sizes = {
+        sizes: dict[Owner | None, int] = {
             Owner.HOST_KERNEL: m.host_kernel,
             Owner.HOST_STAGE2: self.vms * m.stage2_per_vm,
             Owner.VMM: self.vms * m.vmm_per_vm,
-            Owner.HOST_FREE: host_free,
+            Owner.DEVICE: self.vms * m.device_per_vm,
             None: guest_ram,
         }
+        sizes[Owner.HOST_FREE] = m.host_memory - sum(sizes.values())
         self.host_owners = list(_ALL)
         self.host_weights = _normalise([sizes[owner] for owner in _ALL])
         # Each placement's owners, weighted by their sizes.
@@ -145,6 +147,7 @@ class MemoryMap:
             placement: (owners, _normalise([sizes[owner] for owner in owners]))
             for placement, owners in PLACED.items()
         }
+        self.device_memory = m.device_per_vm
         self.guest_owners = list(g.memory_map)
         self.guest_shares = list(g.memory_map.values())
         self.guest_weights = _normalise(self.guest_shares)
@@ -166,15 +169,21 @@ class MemoryMap:
         owner = owners[rng.index(weights)]
         if owner is None:
             return self.draw_guest(rng), rng.below(self.vms)
-        vm = rng.below(self.vms) if owner in (Owner.HOST_STAGE2, Owner.VMM) else None
+        vm = rng.below(self.vms) if owner in _PER_VM else None
         return owner, vm
 
     def draw_guest(self, rng: Draws) -> Owner:
         """An owner class for a page of guest RAM."""
         return self.guest_owners[rng.index(self.guest_weights)]
 
-    def draw_gpa(self, rng: Draws) -> int:
-        return GUEST_RAM_BASE + PAGE * rng.below(self.guest_memory // PAGE)
+    def draw_gpa(self, rng: Draws, owner: Owner) -> int | None:
+        """A GPA for a page of ``owner`` in the guest's address space: guest RAM, or the
+        device memory BAR; None for host memory."""
+        if owner.in_guest_ram:
+            return GUEST_RAM_BASE + PAGE * rng.below(self.guest_memory // PAGE)
+        if owner is Owner.DEVICE:
+            return DEVICE_BASE + PAGE * rng.below(self.device_memory // PAGE)
+        return None
 
     def draw_process(self, rng: Draws, owner: Owner) -> int | None:
         return rng.below(self.processes) if owner is Owner.GUEST_ANON else None
@@ -265,7 +274,7 @@ class MemoryNode:
             owner=owner,
             vm=vm,
             process=self.map.draw_process(rng, owner),
-            gpa=self.map.draw_gpa(rng) if owner.in_guest_ram else None,
+            gpa=self.map.draw_gpa(rng, owner),
             rng=rng,
             forced_el=forced_el,
             first_delay=first_delay,
@@ -305,7 +314,9 @@ class MemoryNode:
                 retouch = self._host_unmapped(ue) or ue.vmm_unmapped
                 kind = EventKind.RETOUCH if retouch else EventKind.CONSUMPTION
         period = self.scrub_period
-        if period and not (ue.host_poisoned or ue.scrub_reported or ue.detached):
+        # Device memory is not on the host's DRAM patrol scrubber (assumption).
+        scrubbed = not (ue.host_poisoned or ue.scrub_reported or ue.detached)
+        if period and scrubbed and ue.owner is not Owner.DEVICE:
             scrub = now + period - (now - ue.scrub_phase) % period
             if scrub < at:
                 at, kind = scrub, EventKind.SCRUB
@@ -385,7 +396,7 @@ class MemoryNode:
             return False
         if ue.host_poisoned or ue.vmm_unmapped:
             # the guest can still reach the GPA, the VMM its own (hwpoisoned) mapping
-            return ue.owner.in_guest_ram or ue.owner is Owner.VMM
+            return ue.gpa is not None or ue.owner is Owner.VMM
         return True
 
     def _run_out(self, clock: Timer) -> None:
@@ -521,7 +532,7 @@ class MemoryNode:
             self._unindex(ue)
             ue.owner, ue.vm = self.map.draw_host(rng)
             self._index(ue)
-            ue.gpa = self.map.draw_gpa(rng) if ue.owner.in_guest_ram else None
+            ue.gpa = self.map.draw_gpa(rng, ue.owner)
         ue.process = self.map.draw_process(rng, ue.owner)
         self._arm(ue)
 
@@ -584,7 +595,12 @@ class MemoryNode:
             if ue.detached or ue.freeing:
                 continue
             retired = ue.host_poisoned or ue.vmm_unmapped
-            if ue.owner is Owner.HOST_STAGE2 or (not ue.owner.in_guest_ram and not vmm_restarted):
+            if ue.owner is Owner.DEVICE:
+                # The device keeps its poison: QEMU cannot remap a RAM-device block
+                # (qemu_ram_remap() skips RAM_PREALLOC) and the VMM forgot what it unmapped.
+                ue.vmm_unmapped = False
+                self._arm(ue)
+            elif ue.owner is Owner.HOST_STAGE2 or (not ue.owner.in_guest_ram and not vmm_restarted):
                 # VMM memory survives a guest reboot; stage-2 tables still in the VM's
                 # index were kept (FEAT_S2FWB) or newly allocated to it
                 self._arm(ue)

@@ -122,7 +122,7 @@ class Sigbus(_Message):
     """Host kernel -> VMM: SIGBUS with its si_code and, for MCEERR codes, the address lsb."""
 
     code: SigbusCode | None  # None: a plain force_sig(SIGBUS)
-    in_guest_ram: bool
+    in_guest_ram: bool  # a RAMBlock mapped into the guest (guest RAM, or a device BAR)
     lsb: int
 
 
@@ -131,6 +131,14 @@ class KvmExit(_Message):
     """KVM -> VMM: KVM_RUN returned KVM_EXIT_ARM_SEA, or a userfault on an unmapped GPA."""
 
     arm_sea: KvmRunArmSea | None  # None: a userfault exit
+
+
+@dataclass(slots=True)
+class KvmLoop(_Message):
+    """KVM -> VMM: KVM_RUN does not return: the vCPU takes the same SEA again and again,
+    and host APEI claims and drops it each time; the VMM's watchdog will see a hung VM."""
+
+    why: str
 
 
 @dataclass(slots=True)

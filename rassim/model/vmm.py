@@ -13,7 +13,15 @@ from rassim.arch.esr import data_abort
 from rassim.arch.kvm import KVM_EXIT_ARM_SEA_FLAG_GPA_VALID, KvmRunArmSea
 from rassim.arch.signals import SigbusCode
 from rassim.model.interfaces import Ledger, Pages, Retirer
-from rassim.model.messages import ErrorEvent, GhesNotify, InjectedSea, KvmExit, ReadAck, Sigbus
+from rassim.model.messages import (
+    ErrorEvent,
+    GhesNotify,
+    InjectedSea,
+    KvmExit,
+    KvmLoop,
+    ReadAck,
+    Sigbus,
+)
 from rassim.model.outcomes import Outcome
 from rassim.scenario import AoAction, ReadAckMode, SeaExit, VmmConfig
 from rassim.sim.channel import Channel, Inbox, Reader
@@ -52,7 +60,7 @@ class Vmm:
         config: VmmConfig,
         ledger: Ledger,
         pages: Pages,
-        inbox: Inbox[Sigbus | KvmExit | ReadAck],
+        inbox: Inbox[Sigbus | KvmExit | KvmLoop | ReadAck],
         to_guest: Channel[InjectedSea],
         notify_guest: Channel[GhesNotify],
     ) -> None:
@@ -80,8 +88,9 @@ class Vmm:
         self.read_ack_wait = config.read_ack_wait
         self.ack_waits: dict[int, simpy.Process] = {}  # retry_force, by error id
 
-    def handle_vcpu(self) -> Reader[Sigbus | KvmExit | ReadAck]:
-        """The vCPU thread: each SIGBUS, exit and Read Ack in turn."""
+    def handle_vcpu(self) -> Reader[Sigbus | KvmExit | KvmLoop | ReadAck]:
+        """The vCPU thread: each SIGBUS, exit and Read Ack in turn; a vCPU that never
+        returns from KVM_RUN is left to the watchdog."""
         while True:
             message = yield self.inbox.get()
             match message:
@@ -89,6 +98,8 @@ class Vmm:
                     self.handle_exit(message.error, message.arm_sea)
                 case Sigbus():
                     self.kvm_arch_on_sigbus_vcpu(message)
+                case KvmLoop():
+                    self._watch_hang(message.error, f"VM hung: {message.why}")
                 case ReadAck():
                     self.ghes_pending = False
 
@@ -163,15 +174,18 @@ class Vmm:
     def _unhandled(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
         """Today's QEMU logs "un-handled exit reason" and re-enters KVM_RUN: the guest
         re-takes the SEA forever, and the hung VM is declared lost after hang_detect."""
-        self.hangs[error.error_id] = self.env.process(self._hang(error))
+        self._watch_hang(error, "VM hung: SEA exit re-entered")
 
-    def _hang(self, error: ErrorEvent) -> Waits:
+    def _watch_hang(self, error: ErrorEvent, detail: str) -> None:
+        self.hangs[error.error_id] = self.env.process(self._hang(error, detail))
+
+    def _hang(self, error: ErrorEvent, detail: str) -> Waits:
         try:
             yield self.env.timeout(self.hang_detect)
         except Interrupt:
             return  # the VM went down first
         del self.hangs[error.error_id]
-        self.ledger.crash_vm(error, Outcome.VM_CRASHED, "VM hung: SEA exit re-entered", True)
+        self.ledger.crash_vm(error, Outcome.VM_CRASHED, detail, True)
 
     def _inject(self, error: ErrorEvent, esr: int, cper: bool) -> None:
         """KVM_SET_VCPU_EVENTS; a CPER needs the previous record acknowledged
