@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from rassim import __version__
 from rassim.config import ConfigError, load_scenario
+from rassim.errors import RunFailed
 from rassim.interrupts import Terminated, exit_code, terminate_as_interrupt
 from rassim.presets import PRESETS
 from rassim.report import command as report_command
@@ -51,6 +52,12 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         help="processes sharing the hosts of each run (default: all cores when the run is "
         "big enough to gain, else 1; results do not depend on it)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run each run's groups of hosts on the Dask distributed scheduler at ADDRESS, "
+        "e.g. tcp://10.0.0.5:8786 (same results as a local run)",
     )
     _force_argument(parser)
 
@@ -398,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         print(f"rassim: {what}; earlier results are untouched", file=sys.stderr)
         return exit_code(interrupt)
+    except RunFailed as error:  # a group of hosts failed twice on a cluster
+        print(f"rassim: error: {error}", file=sys.stderr)
+        return 1
     except OSError as error:  # the disk filled up, a file vanished, ...: not a bug
         where = f"{error.filename}: " if error.filename else ""
         print(f"rassim: error: {where}{error.strerror or error}", file=sys.stderr)
@@ -408,6 +418,17 @@ def _load(args: argparse.Namespace) -> Scenario:
     if args.scenario is None and args.preset is None:
         raise ConfigError("give a scenario file or --preset NAME (`rassim presets` lists them)")
     return load_scenario(args.scenario, args.preset, args.overrides)
+
+
+def _check_scheduler(args: argparse.Namespace) -> None:
+    """``--scheduler ADDRESS`` is a Dask address, and leaves the workers to the cluster."""
+    if args.scheduler is None:
+        return
+    from rassim.run.executors import check_scheduler
+
+    if args.workers is not None:
+        raise ConfigError("--workers sets the local pool; with --scheduler the cluster decides")
+    check_scheduler(args.scheduler)
 
 
 @contextmanager
@@ -440,6 +461,7 @@ def _progress(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _check_scheduler(args)
     scenario = _load(args)
     _plan_work(args, [("this run", scenario)])
     from rassim.results.comparison import Arm, format_comparison
@@ -450,7 +472,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         with _progress("run", scenario, args) as progress:
             results = run_replications(
-                scenario, args.seed, args.replications, progress, workers=args.workers
+                scenario, args.seed, args.replications, progress, args.workers, args.scheduler
             )
         write_run(stage, results, args.seed, args.argv)
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
@@ -461,6 +483,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    _check_scheduler(args)
     arms = _arms(args)
     _plan_work(args, [(f"the arm {args.key}={value}", scenario) for value, scenario in arms])
     with ExitStack() as stack:
@@ -530,7 +553,7 @@ def _compare(
     for value, scenario in arms:
         with _progress(value, scenario, args) as progress:
             results = run_replications(
-                scenario, args.seed, args.replications, progress, workers=args.workers
+                scenario, args.seed, args.replications, progress, args.workers, args.scheduler
             )
         runs[value] = [r.summary for r in results]
         if stage is not None:
@@ -737,6 +760,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rassim.replay.arms import check_fixed, settings
     from rassim.replay.fleet import fleet_of
 
+    _check_scheduler(args)
     for item in args.overrides:
         check_fixed("--set", item.partition("=")[0].strip())
     base = load_scenario(args.scenario, args.preset, args.overrides)
@@ -755,7 +779,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         bar = stack.enter_context(_progress_bar("replay", total, args.quiet))
         started = time.perf_counter()
         replayed = replay(
-            fleet, scenarios, args.seed, args.replications, args.workers, bar, stage, args.argv
+            fleet,
+            scenarios,
+            args.seed,
+            args.replications,
+            args.workers,
+            bar,
+            stage,
+            args.argv,
+            args.scheduler,
         )
         wall = time.perf_counter() - started
     if args.out is not None:
@@ -833,7 +865,12 @@ def _header(label: str, scenario: Scenario, args: argparse.Namespace, wall: floa
     header = (
         f"{label}: {args.replications} replication(s), seed {args.seed}, "
         f"{format_duration(scenario.duration)} simulated on {scenario.fleet.hosts} host(s) x "
-        f"{scenario.fleet.vms_per_host} VM(s), {wall:.1f} s wall on {args.workers} process(es)"
+        f"{scenario.fleet.vms_per_host} VM(s), {wall:.1f} s wall on "
+        + (
+            f"the Dask cluster at {args.scheduler}"
+            if args.scheduler
+            else f"{args.workers} process(es)"
+        )
     )
     acceleration = scenario.memory.acceleration
     if acceleration != 1:

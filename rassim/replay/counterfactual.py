@@ -67,9 +67,11 @@ def replay(
     progress: Callable[[int], None] | None = None,
     stage: Path | None = None,
     argv: list[str] | None = None,
+    scheduler: str | None = None,
 ) -> list[Replayed]:
-    """Run every arm's replications with the same replication seeds; check that each
-    logged UE is one UE of every run; with ``stage``, write the replay directory."""
+    """Run every arm's replications with the same replication seeds (on ``workers``
+    local processes or the Dask cluster at ``scheduler``); check that each logged UE is
+    one UE of every run; with ``stage``, write the replay directory."""
     done = 0
 
     def step(count: int) -> None:
@@ -78,7 +80,7 @@ def replay(
 
     out = []
     for arm, scenario in scenarios:
-        results = run_replications(scenario, seed, replications, step, workers)
+        results = run_replications(scenario, seed, replications, step, workers, scheduler)
         for result in results:
             check_accounted(scenario, result)
         done += replications

@@ -21,9 +21,11 @@ def run_replications(
     replications: int,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
 ) -> list[RunResult]:
-    """Every replication, in order; ``progress(n)``: ``n`` more hosts are done."""
+    """Every replication, in order, on ``workers`` local processes or on the Dask
+    cluster at ``scheduler``; ``progress(n)``: ``n`` more hosts are done."""
     return [
-        simulate(scenario, seed=seed_sequence, workers=workers, progress=progress)
+        simulate(scenario, seed_sequence, workers, progress, scheduler)
         for seed_sequence in replication_seeds(seed, replications)
     ]

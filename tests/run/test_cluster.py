@@ -3,6 +3,7 @@ and a group that fails twice fails the run naming its hosts."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 import rassim
+from rassim.cli import main
 from rassim.errors import RunFailed
 from rassim.run import executors, hosts
 
@@ -101,3 +103,37 @@ def test_parts_spilled_to_parquet_are_removed(monkeypatch, tmp_path: Path, local
     monkeypatch.setattr("tempfile.tempdir", None)
     _same_run(local, rassim.simulate(FLEET, seed=4, workers=2))
     assert list(tmp_path.iterdir()) == []
+
+
+SMALL_FLEET = ["--set", "fleet.hosts=4", "--set", "fleet.vms_per_host=2", "--set", "duration=2d"]
+SMALL_FLEET += ["--set", "memory.ue_rate=2e-3/GiB/h"]
+
+
+def test_rassim_run_on_a_cluster_writes_the_local_run(tmp_path: Path) -> None:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert main(["run", "--preset", "qemu-ras", *SMALL_FLEET, "--scheduler", address,
+                     "--out", str(tmp_path / "dask")]) == 0  # fmt: skip
+    assert main(["run", "--preset", "qemu-ras", *SMALL_FLEET, "--out", str(tmp_path / "here")]) == 0
+    for table in TABLES:
+        here = pd.read_parquet(tmp_path / "here" / f"{table}.parquet")
+        pd.testing.assert_frame_equal(here, pd.read_parquet(tmp_path / "dask" / f"{table}.parquet"))
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("here", "dask")]
+    assert summaries[0] == summaries[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scheduler", "nonsense"], "expected an address like tcp://HOST:8786"),
+        (["--scheduler", "tcp://10.0.0.5:8786", "-j", "2"], "with --scheduler the cluster decides"),
+    ],
+)
+def test_bad_scheduler_arguments_are_refused(extra, message, tmp_path: Path, capsys) -> None:
+    for command in ("run", "compare"):
+        out = ["--out", str(tmp_path / command)]
+        assert main([command, "--preset", "qemu-ras", *SMALL_FLEET, *extra, *out]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / command).exists()
