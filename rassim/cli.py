@@ -19,6 +19,7 @@ from rassim.interrupts import Terminated, exit_code, terminate_as_interrupt
 from rassim.presets import PRESETS
 from rassim.report import command as report_command
 from rassim.results.outdir import replaced_output, slug
+from rassim.results.spreadsheet import FORMATS
 from rassim.scenario import Scenario
 from rassim.sim.units import format_duration, format_size, parse_duration, parse_size
 
@@ -60,6 +61,16 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "e.g. tcp://10.0.0.5:8786 (same results as a local run)",
     )
     _force_argument(parser)
+
+
+def _format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="parquet",
+        help="csv: also write every table as CSV beside its Parquet file, for spreadsheets "
+        "(default parquet only; trace, report and resuming read the Parquet)",
+    )
 
 
 def _quiet_argument(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_arguments(run)
     _run_arguments(run)
     _quiet_argument(run)
+    _format_argument(run)
     run.add_argument(
         "--out",
         type=Path,
@@ -147,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_arguments(compare)
     _run_arguments(compare)
     _quiet_argument(compare)
+    _format_argument(compare)
     compare.add_argument(
         "--key",
         default=POLICY_KEY,
@@ -163,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--out",
         type=Path,
-        help="also write each arm's run directory (DIR/FIRST, DIR/SECOND) and their "
-        "report (DIR/report); DIR may only hold an earlier comparison, which is replaced",
+        help="also write each arm's run directory (DIR/FIRST, DIR/SECOND), the printed "
+        "table (DIR/comparison.csv) and their report (DIR/report); DIR may only hold an "
+        "earlier comparison, which is replaced",
     )
 
     validate = commands.add_parser("validate", help="check a scenario file without running it")
@@ -199,6 +213,7 @@ def _sweep_parser(commands) -> None:
     )
     _experiment_arguments(sweep, "sweeps/NAME", "check the file and list its points; run nothing")
     _force_argument(sweep)
+    _format_argument(sweep)
 
 
 def _sensitivity_parser(commands) -> None:
@@ -474,7 +489,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = run_replications(
                 scenario, args.seed, args.replications, progress, args.workers, args.scheduler
             )
-        write_run(stage, results, args.seed, args.argv)
+        write_run(stage, results, args.seed, args.argv, csv=args.format == "csv")
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
     print(_header(label, scenario, args, time.perf_counter() - started))
     print(format_comparison([Arm(label, [r.summary for r in results])]))
@@ -486,21 +501,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_scheduler(args)
     arms = _arms(args)
     _plan_work(args, [(f"the arm {args.key}={value}", scenario) for value, scenario in arms])
+    from rassim.results.comparison import Arm, comparison_frame, format_comparison
+
     with ExitStack() as stack:
         stage = None if args.out is None else stack.enter_context(_compare_output(args))
         runs, wall = _compare(arms, args, stage)
-    from rassim.results.comparison import Arm, format_comparison
-
+        compared = [Arm(value, runs[value]) for value, _ in arms]
+        if stage is not None:  # the printed table, for a spreadsheet
+            comparison_frame(compared, paired=True).to_csv(stage / "comparison.csv", index=False)
     label = args.preset or (args.scenario.stem if args.scenario else "scenario")
     print(_header(label, arms[0][1], args, wall))
     first, second = (value for value, _ in arms)
     print(f"{args.key}: {first} vs {second}, same seeds in both (differences are paired)\n")
-    print(format_comparison([Arm(value, runs[value]) for value, _ in arms], paired=True))
+    print(format_comparison(compared, paired=True))
     if args.out is not None:
         from rassim.report.build import build_report
 
         build_report(args.out, args.out / "report", args.argv, progress=not args.quiet)
-        print(f"results in {args.out}/: a run directory per arm, and report/")
+        print(f"results in {args.out}/: a run directory per arm, comparison.csv and report/")
     return 0
 
 
@@ -559,7 +577,7 @@ def _compare(
         if stage is not None:
             directory = stage / slug(value)
             directory.mkdir()
-            write_run(directory, results, args.seed, args.argv, "compare")
+            write_run(directory, results, args.seed, args.argv, "compare", args.format == "csv")
     return runs, time.perf_counter() - started
 
 
@@ -627,7 +645,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             check(estimate(point.scenario), f"point {point.point_id} ({point.label})", at_once)
     try:
         outcome = sweep(
-            experiment, out, workers, args.scheduler, args.limit, not args.quiet, args.argv
+            experiment,
+            out,
+            workers,
+            args.scheduler,
+            args.limit,
+            not args.quiet,
+            args.argv,
+            csv=args.format == "csv",
         )
     except KeyboardInterrupt as interrupt:
         return _stopped(interrupt, out)

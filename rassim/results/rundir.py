@@ -19,6 +19,7 @@ import pandas as pd
 from rassim.config import dump_scenario
 from rassim.results.estimates import aggregate
 from rassim.results.outdir import meta_fields
+from rassim.results.spreadsheet import csv_beside
 from rassim.run import RunResult
 
 
@@ -29,14 +30,23 @@ def _stack(results: list[RunResult], table: str) -> pd.DataFrame:
 
 
 def write_run(
-    stage: Path, results: list[RunResult], seed: int, argv: list[str], command: str = "run"
+    stage: Path,
+    results: list[RunResult],
+    seed: int,
+    argv: list[str],
+    command: str = "run",
+    csv: bool = False,
 ) -> None:
-    """Write every table and summary of ``results`` (one scenario, R replications);
-    ``meta.json`` names ``command``, which owns the directory (:mod:`.outdir`)."""
+    """Write every table and summary of ``results`` (one scenario, R replications), each
+    table also as CSV with ``csv``; ``meta.json`` names ``command``, which owns the
+    directory (:mod:`.outdir`)."""
     scenario = results[0].scenario
     (stage / "scenario.toml").write_text(dump_scenario(scenario))
     for table in ("errors", "hops", "ues", "vms", "faults"):
-        _stack(results, table).to_parquet(stage / f"{table}.parquet", index=False)
+        path = stage / f"{table}.parquet"
+        _stack(results, table).to_parquet(path, index=False)
+        if csv:
+            csv_beside(path)
     summaries = [r.summary for r in results]
     summary = {"replications": summaries, "aggregate": aggregate(summaries)}
     (stage / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")

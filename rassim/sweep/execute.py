@@ -250,9 +250,10 @@ def sweep(
     limit: int | None = None,
     progress: bool = True,
     argv: list[str] | None = None,
+    csv: bool = False,
 ) -> SweepOutcome:
     """Run ``experiment`` into ``out`` (resuming from ``out/.runs``) and, once every run
-    has a result, write the final tables there atomically."""
+    has a result, write the final tables there atomically (also as CSV with ``csv``)."""
     from rassim.sweep.tables import final_files, meta, write_final
 
     out = Path(out)
@@ -267,6 +268,7 @@ def sweep(
                 outcome.records,
                 store.table,
                 meta(experiment, outcome, scheduler, argv if argv is not None else sys.argv),
+                csv,
             )
             write_final(out, files)
     return outcome

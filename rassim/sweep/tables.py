@@ -28,6 +28,7 @@ from rassim.config import dump_scenario
 from rassim.interrupts import deferred_interrupts
 from rassim.results.estimates import aggregate
 from rassim.results.outdir import meta_fields
+from rassim.results.spreadsheet import csv_beside
 from rassim.sweep.experiment import Experiment, Run
 from rassim.sweep.experiment_file import TABLES
 
@@ -164,7 +165,7 @@ def kept_table(
 
 def write_final(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
     """Write every final file to a hidden stage in ``out``, then rename them all into place
-    (Ctrl-C held meanwhile); kept tables no longer asked for are removed."""
+    (Ctrl-C held meanwhile); kept tables and CSV copies no longer asked for are removed."""
     stage = out / f".final-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
@@ -174,10 +175,10 @@ def write_final(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
         with deferred_interrupts():
             for name in files:
                 os.replace(stage / name, out / name)
-            for table in TABLES:
-                stale = out / f"{table}.parquet"
-                if f"{table}.parquet" not in files and stale.exists():
-                    stale.unlink()
+            for table in (*TABLES, *SWEEP_TABLES):
+                for name in (f"{table}.parquet", f"{table}.csv"):
+                    if name not in files and (out / name).exists():
+                        (out / name).unlink()
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -194,13 +195,18 @@ def _write_kept(
     )
 
 
+SWEEP_TABLES = ("runs", "aggregate", "tallies")
+
+
 def final_files(
     experiment: Experiment,
     records: dict[int, dict[str, Any]],
     read: Callable[[Run, str], pd.DataFrame],
     meta: dict[str, Any],
+    csv: bool = False,
 ) -> dict[str, Callable[[Path], object]]:
-    """Name -> writer of every final file; ``meta.json`` is renamed into place last."""
+    """Name -> writer of every final file, with a CSV copy of each table if ``csv``;
+    ``meta.json`` is renamed into place last."""
     runs = runs_table(experiment, records)
     files: dict[str, Callable[[Path], object]] = {
         "runs.parquet": lambda p: runs.to_parquet(p, index=False),
@@ -211,6 +217,11 @@ def final_files(
     }
     for table in experiment.keep:
         files[f"{table}.parquet"] = partial(_write_kept, experiment, table, read, records)
+    if csv:  # each from its Parquet file, written just before it in the stage
+        for name in [name for name in files if name.endswith(".parquet")]:
+            files[name.replace(".parquet", ".csv")] = lambda p: csv_beside(
+                p.with_suffix(".parquet"), p
+            )
     files["experiment.toml"] = lambda p: p.write_bytes(experiment.text)
     files["base_scenario.toml"] = lambda p: p.write_text(dump_scenario(experiment.base))
     files["meta.json"] = lambda p: p.write_text(json.dumps(meta, indent=2) + "\n")
