@@ -15,7 +15,8 @@ tables are built, do not inflate). The workloads are the scenarios in
 ``benchmarks/scenarios/``, written out in full.
 
 One line per figure: the baseline's value, the current code's, current / baseline, and
-the target of issue 8 where one exists. Exits non-zero if the current code's event loop
+the target of issue 18 where one exists (absolute, or as times better than the baseline),
+and the load average before and after. Exits non-zero if the current code's event loop
 is more than 10% slower than the baseline's on propagation or the fleet, or a target is
 missed.
 """
@@ -50,13 +51,14 @@ class Figure:
     label: str
     unit: str
     higher_is_better: bool
-    target: float | None = None  # issue 8's absolute target, if any
+    target: float | None = None  # issue 18's absolute target, if any
     guarded: bool = False  # at most TOLERANCE worse than the baseline
+    gain: float | None = None  # issue 18's target as times better than the baseline
 
 
 FIGURES = {
     "propagation": [
-        Figure("ue_per_s", "propagation: consumed UEs per second", "UE/s", True),
+        Figure("ue_per_s", "propagation: consumed UEs per second", "UE/s", True, gain=2.0),
         Figure(
             "ue_per_loop_s",
             "propagation: UEs per event-loop CPU second",
@@ -66,19 +68,25 @@ FIGURES = {
         ),
         Figure("hops_per_ue", "propagation: hops per consumed UE", "hops", False),
         Figure("raw_per_s", "propagation: raw SimPy timeouts per second", "/s", True),
-        Figure("ratio", "propagation: model hops/s over raw SimPy timeouts/s", "", True, 0.5),
+        Figure("ratio", "propagation: model hops/s over raw SimPy timeouts/s", "", True),
     ],
     "sweep": [
         Figure("one_worker_s", "sweep: 16 points on 1 worker", "s", False),
         Figure("speedup", "sweep: speed-up of 2 workers over 1", "x", True, 1.8),
     ],
     "fleet": [
-        Figure("wall_s", "fleet: wall time", "s", False, 60.0),
+        Figure("wall_s", "fleet: wall time", "s", False, gain=1.5),
         Figure("cpu_s", "fleet: CPU time (parent and workers)", "s", False),
         Figure("loop_s", "fleet / 10 on one process: event-loop CPU", "s", False, guarded=True),
-        Figure("peak_gib", "fleet: peak memory (parent + workers x largest)", "GiB", False, 4.0),
+        Figure("peak_gib", "fleet: peak memory (parent + workers x largest)", "GiB", False, 2.0),
+        Figure("parent_gib", "fleet: peak memory of the parent", "GiB", False),
     ],
-    "quiet": [Figure("ten_over_one", "no errors: 10 years over 1 year", "x", False, 2.0)],
+    "scaling": [
+        Figure("hosts_per_s", "scaling: fleet / 10 on 1 worker, hosts per second", "/s", True),
+        Figure("speedup", "scaling: speed-up of 2 workers over 1", "x", True, 1.85),
+        Figure("projected_16_s", "scaling: projected fleet on 16 workers", "s", False, 15.0),
+    ],
+    "quiet": [Figure("ten_over_one", "no errors: 10 years over 1 year", "x", False, 1.2)],
 }
 
 
@@ -193,7 +201,44 @@ def measure_fleet(scale: int, workers: int) -> dict[str, float]:
         "wall_s": wall,
         "cpu_s": cpu,
         "peak_gib": (own + workers * child) / 2**20,
+        "parent_gib": own / 2**20,
         "loop_s": loop[0],
+    }
+
+
+def measure_scaling(scale: int, workers: int) -> dict[str, float]:
+    """A tenth of the fleet on 1 worker and on 2: Dask workers of a ``LocalCluster``
+    (started and warmed before the clock starts) where ``simulate`` takes a scheduler,
+    else (the baseline) its process pool against one process. The fleet's wall time on
+    16 workers is projected by Amdahl's law: the serial share ``s`` that gives the
+    measured 2-worker speed-up ``S`` (``s = 2 / S - 1``), applied to the whole fleet's
+    time on one worker (the tenth's, times ten): ``T16 = T1 (s + (1 - s) / 16)``."""
+    import inspect
+
+    import rassim
+
+    whole = scenario("fleet").fleet.hosts // scale
+    tenth = scenario("fleet", fleet__hosts=whole // 10)
+    walls = {}
+    for count in (1, 2):
+        if "scheduler" in inspect.signature(rassim.simulate).parameters:
+            from distributed import LocalCluster
+
+            with LocalCluster(
+                n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster:
+                address = cluster.scheduler_address
+                warm = scenario("fleet", fleet__hosts=count, duration="1d")
+                rassim.simulate(warm, seed=1, scheduler=address)  # workers import rassim
+                walls[count], _ = _timed(lambda a=address: rassim.simulate(tenth, 1, scheduler=a))
+        else:
+            walls[count], _ = _timed(lambda c=count: rassim.simulate(tenth, seed=1, workers=c))
+    speedup = walls[1] / walls[2]
+    serial = min(1.0, max(0.0, 2 / speedup - 1))
+    return {
+        "hosts_per_s": tenth.fleet.hosts / walls[1],
+        "speedup": speedup,
+        "projected_16_s": walls[1] * whole / tenth.fleet.hosts * (serial + (1 - serial) / 16),
     }
 
 
@@ -258,6 +303,7 @@ MEASURE = {
     "propagation": measure_propagation,
     "sweep": measure_sweep,
     "fleet": measure_fleet,
+    "scaling": measure_scaling,
     "quiet": measure_quiet,
 }
 
@@ -283,6 +329,7 @@ def side_by_side(groups: list[str], baseline: str, rounds: int, scale: int, work
 
     checkouts = {"baseline": worktree(baseline), "current": ROOT}
     print(f"baseline {baseline} ({checkouts['baseline']}) against {ROOT}; best of {rounds}")
+    print(f"load average before: {_load()} on {os.cpu_count()} cores")
     print(f"{'figure':<56} {'baseline':>11} {'current':>11} {'cur/base':>9}  target")
     ok = True
     for group in groups:
@@ -294,12 +341,23 @@ def side_by_side(groups: list[str], baseline: str, rounds: int, scale: int, work
             old = best(figure, [r[figure.key] for r in seen["baseline"]])
             new = best(figure, [r[figure.key] for r in seen["current"]])
             ok &= _print(figure, old, new)
+    print(f"load average after: {_load()}")
     return ok
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was."""
+    return " ".join(f"{load:.1f}" for load in os.getloadavg())
 
 
 def _print(figure: Figure, old: float, new: float) -> bool:
     ratio = new / old if old else float("nan")
     verdicts, ok = [], True
+    if figure.gain is not None:
+        better = ratio if figure.higher_is_better else 1 / ratio
+        met = better >= figure.gain
+        verdicts.append(f"{figure.gain:g}x the baseline {'ok' if met else 'MISSED'}")
+        ok &= met
     if figure.target is not None:
         met = new >= figure.target if figure.higher_is_better else new <= figure.target
         sign = ">=" if figure.higher_is_better else "<="

@@ -175,9 +175,19 @@ def vm_rows(host: Host, horizon: int) -> list[tuple]:
     return rows
 
 
+_VM_FLOATS = ("downtime_s", "availability", "lost_down_s", "lost_inflight_s", "lost_stall_s")
+_VM_TYPES: dict[str, Callable] = dict.fromkeys((*_VM_FLOATS, "goodput"), columns.floats)
+_FAULT_TYPES: dict[str, Callable] = {
+    "mode": columns.strings,
+    **dict.fromkeys(("permanent", "uncorrected", "predicted"), columns.flags),
+}
+
+
 def vms_frame(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(rows, columns=list(VM_COLUMNS))
+    """One row per VM (``VM_COLUMNS``); typed even when empty, like every table."""
+    return _frame(VM_COLUMNS, rows, _VM_TYPES)
 
 
 def faults_frame(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(rows, columns=list(FAULT_COLUMNS))
+    """One row per DRAM fault (``FAULT_COLUMNS``), in arrival order per host."""
+    return _frame(FAULT_COLUMNS, rows, _FAULT_TYPES)

@@ -18,6 +18,11 @@ def ints(values: Sequence[int]) -> np.ndarray:
     return np.fromiter(values, np.int64, len(values))
 
 
+def floats(values: Sequence[float]) -> np.ndarray:
+    """A ``float64`` column."""
+    return np.fromiter(values, np.float64, len(values))
+
+
 def flags(values: Sequence[bool]) -> np.ndarray:
     """A ``bool`` column."""
     return np.fromiter(values, np.bool_, len(values))
