@@ -205,15 +205,28 @@ def test_simpy_is_pinned_to_the_tested_minor_range() -> None:
 # -- dispatch tables -------------------------------------------------------------------------
 def _tables():
     from rassim.model.dram import DramDevices
+    from rassim.model.guest import GuestKernel
     from rassim.model.hypervisor import Hypervisor
     from rassim.model.sources import SOURCES
     from rassim.model.vmm import Vmm
-    from rassim.scenario import AoAction, Ecc, Policy, SeaExit, UeSource
+    from rassim.scenario import (
+        AoAction,
+        DeviceMf,
+        Ecc,
+        PfnmapPoison,
+        Policy,
+        ReadAckMode,
+        SeaExit,
+        UeSource,
+    )
 
     return {
         "hypervisor.policy": (Hypervisor.UNCLAIMED_SEA, Policy),
+        "hypervisor.pfnmap_poison": (Hypervisor.PFNMAP_POISON, PfnmapPoison),
         "vmm.sea_exit": (Vmm.SEA_EXIT, SeaExit),
         "vmm.ao_action": (Vmm.AO_ACTION, AoAction),
+        "vmm.read_ack": (Vmm.READ_ACK, ReadAckMode),
+        "guest.device_mf": (GuestKernel.DEVICE_MF, DeviceMf),
         "memory.source": (SOURCES, UeSource),
         "memory.ecc": (DramDevices.ECC, Ecc),
     }
@@ -237,6 +250,6 @@ def test_every_scenario_literal_the_model_dispatches_on_has_a_table() -> None:
             for field_name, field_info in model.model_fields.items():
                 key[f"{name}.{field_name}"] = field_info.annotation
     aliases = {scenario.Policy, scenario.SeaExit, scenario.AoAction, scenario.UeSource}
-    aliases.add(scenario.Ecc)
+    aliases |= {scenario.Ecc, scenario.PfnmapPoison, scenario.ReadAckMode, scenario.DeviceMf}
     dispatched = sorted(k for k, annotation in key.items() if annotation in aliases)
     assert dispatched == sorted(_tables())

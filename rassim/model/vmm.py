@@ -83,10 +83,9 @@ class Vmm:
         self.hwpoison: set[int] = set()  # kvm_hwpoison_page_add(): remapped on reset
         self.poisoned_gpas: set[int] = set()  # distinct GPAs seen, for restart_after
         self.retries: dict[int, tuple[int, int]] = {}  # inject_retry: GPA -> (retries, until)
-        self.hangs: dict[int, simpy.Process] = {}  # by error id
         self.record_refused = MethodType(self.READ_ACK[config.read_ack], self)
         self.read_ack_wait = config.read_ack_wait
-        self.ack_waits: dict[int, simpy.Process] = {}  # retry_force, by error id
+        self.waits: dict[int, simpy.Process] = {}  # a hang or a Read Ack timed, by error id
 
     def handle_vcpu(self) -> Reader[Sigbus | KvmExit | KvmLoop | ReadAck]:
         """The vCPU thread: each SIGBUS, exit and Read Ack in turn; a vCPU that never
@@ -99,17 +98,29 @@ class Vmm:
                 case Sigbus():
                     self.kvm_arch_on_sigbus_vcpu(message)
                 case KvmLoop():
-                    self._watch_hang(message.error, f"VM hung: {message.why}")
+                    self._hang(message.error, f"VM hung: {message.why}")
                 case ReadAck():
                     self.ghes_pending = False
 
     # -- the VM's life -----------------------------------------------------------------------
     def stop(self) -> None:
         """The VM went down: a hang or a Read Ack wait being timed no longer matters."""
-        for wait in (*self.hangs.values(), *self.ack_waits.values()):
+        for wait in self.waits.values():
             wait.interrupt("the VM went down")
-        self.hangs.clear()
-        self.ack_waits.clear()
+        self.waits.clear()
+
+    def _after(self, error: ErrorEvent, delay: int, then: Callable[[], None]) -> None:
+        """``then()`` once ``delay`` has passed for ``error``, unless the VM goes down first."""
+
+        def wait() -> Waits:
+            try:
+                yield self.env.timeout(delay)
+            except Interrupt:
+                return  # the VM went down first
+            del self.waits[error.error_id]
+            then()
+
+        self.waits[error.error_id] = self.env.process(wait())
 
     def reset(self, new_process: bool) -> set[int]:
         """VM reset (or a new VMM process): the GHES is rebuilt and known-bad pages are
@@ -174,18 +185,15 @@ class Vmm:
     def _unhandled(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
         """Today's QEMU logs "un-handled exit reason" and re-enters KVM_RUN: the guest
         re-takes the SEA forever, and the hung VM is declared lost after hang_detect."""
-        self._watch_hang(error, "VM hung: SEA exit re-entered")
+        self._hang(error, "VM hung: SEA exit re-entered")
 
-    def _watch_hang(self, error: ErrorEvent, detail: str) -> None:
-        self.hangs[error.error_id] = self.env.process(self._hang(error, detail))
-
-    def _hang(self, error: ErrorEvent, detail: str) -> Waits:
-        try:
-            yield self.env.timeout(self.hang_detect)
-        except Interrupt:
-            return  # the VM went down first
-        del self.hangs[error.error_id]
-        self.ledger.crash_vm(error, Outcome.VM_CRASHED, detail, True)
+    def _hang(self, error: ErrorEvent, detail: str) -> None:
+        """The hung VM is declared lost after hang_detect."""
+        self._after(
+            error,
+            self.hang_detect,
+            lambda: self.ledger.crash_vm(error, Outcome.VM_CRASHED, detail, True),
+        )
 
     def _inject(self, error: ErrorEvent, esr: int, cper: bool) -> None:
         """KVM_SET_VCPU_EVENTS; a CPER needs the previous record acknowledged
@@ -207,14 +215,9 @@ class Vmm:
         times 100 ms apart, then force Read Ack to 1 and drop this notification; the
         vCPU re-enters, the guest re-executes the access and faults again, and that
         record is written (the re-fault's round trip is folded into this event)."""
-        self.ack_waits[error.error_id] = self.env.process(self._force_read_ack(error, esr))
+        self._after(error, self.read_ack_wait, lambda: self._force_read_ack(error, esr))
 
-    def _force_read_ack(self, error: ErrorEvent, esr: int) -> Waits:
-        try:
-            yield self.env.timeout(self.read_ack_wait)
-        except Interrupt:
-            return  # the VM went down first
-        del self.ack_waits[error.error_id]
+    def _force_read_ack(self, error: ErrorEvent, esr: int) -> None:
         self.ledger.step(error, "OSPM does not acknowledge: Read Ack forced to 1")
         self.ghes_pending = False
         self._inject(error, esr, cper=True)

@@ -28,9 +28,26 @@ from test_closed_forms import (  # the Bonferroni budget fixture applies here to
 )
 
 from rassim.run import simulate
+from rassim.scenario import Scenario
 
 R = 0.6
-DEVICE = {"device_per_vm": "1GiB"}
+
+
+def device_scenario(n: int, rate: float = 0.0, **sections: dict) -> Scenario:
+    """n device pages, one per VM (ten VMs a host), each read at EL0 1 ms after its
+    injection and at ``rate`` per hour after that."""
+    access = {"device": {"access_rate": rate, "p_kernel": 0.0}}
+    return einj_scenario(
+        n,
+        owners=("device",),
+        hosts=-(-n // 10),
+        vms=min(n, 10),
+        one_per_vm=True,
+        memory={"device_per_vm": "1GiB", "access": access},
+        **sections,
+    )
+
+
 HANDLING = {
     # pfnmap_poison: outcome shares, the claimed events' detail
     "registered": (
@@ -57,13 +74,8 @@ def test_a_claimed_sea_on_device_memory(pfnmap_poison: str) -> None:
     lost after hang_detect, P(vm_crashed) = r. Unclaimed: an exit with the GPA, an SEA
     without CPER, the process killed. n = 400: tolerance <= 0.110."""
     expected, detail = HANDLING[pfnmap_poison]
-    scenario = einj_scenario(
+    scenario = device_scenario(
         400,
-        owners=("device",),
-        hosts=20,
-        vms=20,
-        one_per_vm=True,
-        memory=DEVICE,
         firmware={"first": True, "ghes_sea": True, "p_record": R},
         hypervisor={"policy": "exit_to_user", "pfnmap_poison": pfnmap_poison},
         vmm={"sea_exit": "inject"},
@@ -86,13 +98,9 @@ def test_a_registered_pfn_is_never_retired() -> None:
     the T_i left: in all, n + a sum(T_i) = 100 + 515 +- 102 (a Poisson count; the ~100 us
     each read takes to handle is negligible). No UE is ever offlined."""
     n, rate = 100, 36.0
-    scenario = einj_scenario(
+    scenario = device_scenario(
         n,
-        owners=("device",),
-        hosts=10,
-        vms=10,
-        one_per_vm=True,
-        memory={**DEVICE, "access": {"device": {"access_rate": rate, "p_kernel": 0.0}}},
+        rate,
         firmware={"first": True, "ghes_sea": True, "p_record": 1.0},
         hypervisor={"policy": "exit_to_user", "pfnmap_poison": "registered"},
     )
@@ -111,13 +119,9 @@ def test_the_vmm_unmapping_a_device_gpa_ends_its_reads() -> None:
     """Kernel-first, inject_cper + unmap: the first read exits with the GPA, the VMM
     unmaps it (KVM Userfault), and later touches exit to the VMM instead of reading the
     poison: one consumption per UE."""
-    scenario = einj_scenario(
+    scenario = device_scenario(
         100,
-        owners=("device",),
-        hosts=10,
-        vms=10,
-        one_per_vm=True,
-        memory={**DEVICE, "access": {"device": {"access_rate": 36.0, "p_kernel": 0.0}}},
+        36.0,
         hypervisor={"policy": "exit_to_user"},
         vmm={"sea_exit": "inject_cper", "unmap": True},
     )
@@ -137,10 +141,9 @@ def test_device_memory_keeps_its_poison_across_a_new_vmm() -> None:
     """The VMM killed (unregistered range), the VM comes back with a new VMM process: the
     device and its poisoned pfn are mapped again (QEMU cannot remap a RAM-device block),
     and the next read takes the VMM down again."""
-    scenario = einj_scenario(
+    scenario = device_scenario(
         1,
-        owners=("device",),
-        memory={**DEVICE, "access": {"device": {"access_rate": 3600.0, "p_kernel": 0.0}}},
+        3600.0,
         firmware={"first": True, "ghes_sea": True, "p_record": 1.0},
         hypervisor={"policy": "exit_to_user", "pfnmap_poison": "unregistered"},
     )
@@ -153,13 +156,8 @@ def test_a_guest_driver_that_registered_its_range_sends_mceerr() -> None:
     """guest.device_mf = mceerr: the guest's memory_failure_pfn() sends BUS_MCEERR_AR, which
     a process survives if it handles SIGBUS (h = 1/2); sigbus (the default) kills it.
     Claimed every time, registered at the host. n = 400: tolerance <= 0.113."""
-    scenario = einj_scenario(
+    scenario = device_scenario(
         400,
-        owners=("device",),
-        hosts=20,
-        vms=20,
-        one_per_vm=True,
-        memory=DEVICE,
         firmware={"first": True, "ghes_sea": True, "p_record": 1.0},
         hypervisor={"policy": "exit_to_user", "pfnmap_poison": "registered"},
         guest={"device_mf": "mceerr", "p_handles_sigbus": 0.5},
