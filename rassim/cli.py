@@ -1,5 +1,5 @@
 """The ``rassim`` command line: run, compare, sweep, sensitivity, validate, trace, presets,
-report, fit, replay."""
+keys, report, fit, replay."""
 
 from __future__ import annotations
 
@@ -191,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--replication", type=int, default=0)
 
     commands.add_parser("presets", help="list the named presets")
+    keys = commands.add_parser(
+        "keys",
+        help="print every scenario key with its type, unit, default, range, meaning and "
+        "source (docs/scenario.md)",
+    )
+    keys.add_argument(
+        "--out",
+        type=Path,
+        help="write the reference to this file instead (docs/scenario.md); it may only "
+        "hold an earlier reference, which is replaced",
+    )
     _sweep_parser(commands)
     _sensitivity_parser(commands)
     _fit_parser(commands)
@@ -620,6 +631,18 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from rassim import keys_reference
+
+    text = keys_reference.render()
+    if args.out is None:
+        print(text, end="")
+    else:
+        keys_reference.write(args.out, text)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from rassim.sweep.experiment import load_experiment
 
@@ -880,6 +903,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "trace": cmd_trace,
     "presets": cmd_presets,
+    "keys": cmd_keys,
     "report": report_command.run,
     "fit": cmd_fit,
     "replay": cmd_replay,

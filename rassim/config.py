@@ -17,6 +17,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 import tomli_w
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from rassim.errors import ConfigError
 from rassim.presets import PRESETS
@@ -183,15 +184,13 @@ def key_type(key: str) -> Any:
             if field is None:
                 hint = did_you_mean(part, annotation.model_fields)
                 raise ConfigError(f"{key}: unknown key {part!r} in {where}{hint}")
-            annotation = field.annotation
-            if field.metadata:
-                annotation = Annotated[(annotation, *field.metadata)]
+            annotation = field_type(field)
         elif get_origin(annotation) is dict:
             entry, annotation = get_args(annotation)
             try:
                 TypeAdapter(entry).validate_python(part)
             except ValidationError:
-                names = [str(getattr(e, "value", e)) for e in _choices(entry)]
+                names = [str(getattr(e, "value", e)) for e in choices(entry)]
                 hint = did_you_mean(part, names)
                 raise ConfigError(
                     f"{key}: {where} has no entry {part!r}{hint} (it has {', '.join(names)})"
@@ -201,7 +200,14 @@ def key_type(key: str) -> Any:
     return annotation
 
 
-def _choices(entry: Any) -> list[Any]:
+def field_type(field: FieldInfo) -> Any:
+    """A field's type with its validators, bounds and serializer (``Annotated``)."""
+    if field.metadata:
+        return Annotated[(field.annotation, *field.metadata)]
+    return field.annotation
+
+
+def choices(entry: Any) -> list[Any]:
     """The allowed keys of a table keyed by an enum or a Literal."""
     if isinstance(entry, type) and issubclass(entry, Enum):
         return list(entry)

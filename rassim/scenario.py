@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,10 +26,16 @@ from pydantic import (
     model_validator,
 )
 
-from rassim.sim.distributions import Distribution, parse_distribution
+from rassim.sim.distributions import LATENCY_FORMS, Distribution, parse_distribution
 from rassim.sim.units import (
+    DURATION_FORMS,
+    FIT_FORMS,
     NS_PER_H,
     NS_PER_S,
+    RATE_FORMS,
+    RATE_PER_SIZE_FORMS,
+    SIZE_FORMS,
+    UnitForms,
     format_duration,
     format_fit,
     format_rate,
@@ -81,6 +87,39 @@ PerSecond = Annotated[
     PlainSerializer(lambda rate: format_rate(rate, "s"), return_type=str),
 ]
 Fit = Annotated[float, _quantity(parse_fit), PlainSerializer(format_fit, return_type=str)]
+
+
+class Quantity(NamedTuple):
+    """A quantity type of the scenario: the type, the unit its values are held in (and a
+    bare number from Python is taken in), and how a user writes it."""
+
+    type: Any
+    unit: str
+    forms: UnitForms
+
+
+QUANTITIES: dict[str, Quantity] = {
+    "duration": Quantity(Duration, "ns", DURATION_FORMS),
+    "latency": Quantity(Latency, "ns", LATENCY_FORMS),
+    "size": Quantity(Size, "B", SIZE_FORMS),
+    "rate": Quantity(RatePerGiBHour, "/GiB/h", RATE_PER_SIZE_FORMS),
+    "per_hour": Quantity(PerHour, "/h", RATE_FORMS),
+    "per_second": Quantity(PerSecond, "/s", RATE_FORMS),
+    "fit": Quantity(Fit, "FIT", FIT_FORMS),
+}
+
+
+def quantity_kind(metadata: Any) -> str | None:
+    """The :data:`QUANTITIES` kind whose validator is among ``metadata`` (a field's
+    metadata or an ``Annotated`` type's), or None."""
+    if hasattr(metadata, "__metadata__"):
+        metadata = metadata.__metadata__
+    for kind, quantity in QUANTITIES.items():
+        validator = get_args(quantity.type)[1]
+        if any(m is validator for m in metadata):
+            return kind
+    return None
+
 
 # The settings the model dispatches on: each value has an entry in its layer's table.
 UeSource = Literal["ue_rate", "faults", "replay"]  # rassim.model.sources.SOURCES
@@ -164,6 +203,8 @@ MAX_ACCELERATION = 1e9
 
 
 class FleetConfig(Section):
+    """The fleet: identical hosts, each running the same number of VMs."""
+
     hosts: int = Field(1, ge=1, le=MAX_HOSTS, description="hosts in the fleet")
     vms_per_host: int = Field(
         4,
@@ -175,6 +216,8 @@ class FleetConfig(Section):
 
 
 class PlatformConfig(Section):
+    """The host platform: CPU features and what the host does when it panics and boots."""
+
     feat_ras: bool = Field(True, description="CPUs implement FEAT_RAS (HCR_EL2.TEA, ESR SET)")
     host_reboot_time: Duration = Field("10min", description="host down time after a panic")
     retire_logged_on_boot: bool = Field(
@@ -292,10 +335,10 @@ class Injection(Section):
     """One EINJ-style injected UE (ACPI EINJ, as the kernel's sea_to_user selftest uses)."""
 
     at: Duration = Field(description="simulated time of the injection")
-    host: int = Field(0, ge=0)
+    host: int = Field(0, ge=0, description="host of the page (counted from 0)")
     vm: int = Field(0, ge=0, description="VM whose memory (or VMM/stage 2) holds the page")
-    owner: Owner = Owner.GUEST_ANON
-    permanent: bool = False
+    owner: Owner = Field(Owner.GUEST_ANON, description="owner class of the poisoned page")
+    permanent: bool = Field(False, description="a permanent fault: rewriting does not clear it")
     kernel: bool | None = Field(
         None, description="force the consuming access to EL1 (true) or EL0 (false)"
     )
@@ -339,6 +382,10 @@ RASDAEMON_SOURCE = "rasdaemon misc/rasdaemon.env: PAGE_CE_THRESHOLD=50, PAGE_CE_
 
 
 class MemoryConfig(Section):
+    """The memory node: where UEs come from (a direct rate, DRAM faults through ECC, a
+    replayed log or injections), the memory map by owner class, how often each page is
+    read, and scrubbing and predictive offlining."""
+
     source: UeSource = Field(
         "ue_rate",
         description="UEs from a direct rate, from DRAM faults through ECC, or replayed from a "
@@ -408,9 +455,15 @@ class MemoryConfig(Section):
         description="ranks on one DIMM (counts DIMMs in docs/calibration.md)",
         json_schema_extra={"source": "assumption: 64 GiB RDIMMs of two x4 ranks"},
     )
-    banks: int = Field(16, ge=1, json_schema_extra={"source": GEOMETRY_SOURCE})
-    rows: int = Field(65536, ge=1, json_schema_extra={"source": GEOMETRY_SOURCE})
-    columns: int = Field(1024, ge=1, json_schema_extra={"source": GEOMETRY_SOURCE})
+    banks: int = Field(
+        16, ge=1, description="banks of one device", json_schema_extra={"source": GEOMETRY_SOURCE}
+    )
+    rows: int = Field(
+        65536, ge=1, description="rows of one bank", json_schema_extra={"source": GEOMETRY_SOURCE}
+    )
+    columns: int = Field(
+        1024, ge=1, description="columns of one row", json_schema_extra={"source": GEOMETRY_SOURCE}
+    )
     predictive_offline: bool = Field(False, description="soft-offline after N CEs (rasdaemon)")
     ce_threshold: int = Field(
         50,
@@ -418,7 +471,11 @@ class MemoryConfig(Section):
         description="CEs within ce_window that offline a page",
         json_schema_extra={"source": RASDAEMON_SOURCE},
     )
-    ce_window: Duration = Field("24h", json_schema_extra={"source": RASDAEMON_SOURCE})
+    ce_window: Duration = Field(
+        "24h",
+        description="window over which ce_threshold CEs are counted",
+        json_schema_extra={"source": RASDAEMON_SOURCE},
+    )
     scrub_period: Duration = Field(
         "24h",
         description="patrol scrub period; 0 disables",
@@ -459,7 +516,9 @@ class MemoryConfig(Section):
         description="reads per page-hour and kernel share, by owner class",
         json_schema_extra={"source": ACCESS_SOURCE},
     )
-    injections: tuple[Injection, ...] = ()
+    injections: tuple[Injection, ...] = Field(
+        (), description="EINJ-style UEs at given times, beside those of memory.source"
+    )
     replayed: tuple[ReplayedUe, ...] = Field(
         (), description="the logged UEs of memory.source = replay, in time order per host"
     )
@@ -503,6 +562,8 @@ class MemoryConfig(Section):
 
 
 class CpuConfig(Section):
+    """The CPU that consumes a poisoned line: SEA or SError, and what the ESR reports."""
+
     p_sync: Probability = Field(
         0.95,
         description="consumption raises an SEA, not an SError",
@@ -542,6 +603,8 @@ class CpuConfig(Section):
 
 
 class FirmwareConfig(Section):
+    """EL3 firmware (firmware-first RAS): the CPER it leaves and the time it takes."""
+
     first: bool = Field(True, description="external aborts go to EL3 first (SCR_EL3.EA=1)")
     ghes_sea: bool = Field(True, description="platform has a GHES source with SEA notify")
     p_record: Probability = Field(
@@ -558,7 +621,15 @@ class FirmwareConfig(Section):
 
 
 class HypervisorConfig(Section):
-    policy: Policy = "exit_to_user"
+    """KVM and the host kernel: APEI, memory_failure() and the policy for an SEA that
+    APEI does not claim."""
+
+    policy: Policy = Field(
+        "exit_to_user",
+        description="an SEA from a guest that APEI does not claim and the host does not own: "
+        "serror_fallback (legacy: inject a virtual SError) or exit_to_user "
+        "(KVM_CAP_ARM_SEA_TO_USER: KVM_EXIT_ARM_SEA to the VMM)",
+    )
     exit_in_kernel: Latency = Field("408ns", description="in-kernel exit (Kunpeng 920)")
     exit_to_user: Latency = Field("2306ns", description="exit to userspace and back")
     asi_overhead: Latency = Field(
@@ -587,6 +658,8 @@ class HypervisorConfig(Section):
 
 
 class VmmConfig(Section):
+    """The VMM (QEMU-like): SIGBUS, the guest's GHES and KVM_EXIT_ARM_SEA strategies."""
+
     sea_exit: SeaExit = Field(
         "inject",
         description="KVM_EXIT_ARM_SEA: unhandled (re-enter, the VM hangs), inject an SEA, "
@@ -600,7 +673,11 @@ class VmmConfig(Section):
         "exit to the VMM",
     )
     restart_after: int | None = Field(None, ge=1, description="restart after N poisoned GPAs")
-    ao_action: AoAction = "ignore"
+    ao_action: AoAction = Field(
+        "ignore",
+        description="SIGBUS BUS_MCEERR_AO in guest RAM: ignore (QEMU today: the guest is not "
+        "told) or notify (forward a record through the guest's GHES when Read Ack allows)",
+    )
     guest_ghes: bool = Field(True, description="the VM has a HEST/GHES (QEMU ras=on)")
     latency: Latency = Field("20us", description="VMM signal/exit handling")
     hang_detect: Duration = Field("5min", description="a hung VM is declared lost after")
@@ -627,6 +704,8 @@ class VmmConfig(Section):
 
 
 class GuestConfig(Section):
+    """The guest kernel of each VM, its memory map and its processes' work."""
+
     memory: Size = Field(
         "112GiB",
         description="guest RAM of one VM",
@@ -637,8 +716,10 @@ class GuestConfig(Section):
         description="page size backing guest RAM: 2MiB and 1GiB are hugetlb pages (a host "
         "poisoning takes the whole huge page out; THP would be split), 4KiB small pages",
     )
-    processes: int = Field(8, ge=1)
-    panic_on_oops: bool = False
+    processes: int = Field(
+        8, ge=1, description="processes sharing the VM's work (each anonymous page has one)"
+    )
+    panic_on_oops: bool = Field(False, description="an oops panics the guest (panic_on_oops)")
     oops_limit: int = Field(
         10_000, ge=0, description="oopses per boot before a panic (kernel.oops_limit); 0: none"
     )
@@ -690,7 +771,7 @@ class GuestConfig(Section):
     )
     memory_map: dict[Owner, float] = Field(
         default_factory=lambda: dict(DEFAULT_GUEST_MAP),
-        description="shares of guest RAM by owner class",
+        description="shares of guest RAM by owner class (guest_* classes only; normalised)",
         json_schema_extra={"source": "assumption: no public data on guest memory maps"},
     )
 
@@ -707,7 +788,7 @@ class GuestConfig(Section):
 class Scenario(Section):
     """A complete, validated description of one simulated system and its errors."""
 
-    duration: Duration = "30d"
+    duration: Duration = Field("30d", description="simulated time of each host")
     record_hops: bool = Field(True, description="keep one row per channel delivery")
     fleet: FleetConfig = FleetConfig()
     platform: PlatformConfig = PlatformConfig()

@@ -39,6 +39,7 @@ TIERS = {
     "rassim.scenario": 2,
     "rassim.presets": 2,
     "rassim.config": 2,
+    "rassim.keys_reference": 2,
     "rassim.model": 3,
     "rassim.results.metrics": 3,
     "rassim.results.stats": 3,

@@ -25,32 +25,11 @@ import numpy as np
 from pydantic import ConfigDict, TypeAdapter
 
 from rassim.config import ConfigError, key_type
-from rassim.scenario import (
-    NONE,
-    USER_INPUT,
-    Duration,
-    Fit,
-    Latency,
-    PerHour,
-    PerSecond,
-    RatePerGiBHour,
-    Size,
-)
+from rassim.scenario import NONE, QUANTITIES, USER_INPUT, Duration, Latency, quantity_kind
 from rassim.sim.distributions import Distribution, Exponential, Fixed, LogNormal
 from rassim.sweep.experiment import column_name
 from rassim.sweep.experiment_file import Uncertain
 
-# Quantities written with a unit, by the scenario type that declares them: a key's kind
-# and the unit its values are held in.
-QUANTITIES: dict[str, tuple[Any, str]] = {
-    "duration": (Duration, "ns"),
-    "latency": (Latency, "ns"),
-    "size": (Size, "B"),
-    "rate": (RatePerGiBHour, "/GiB/h"),
-    "per_hour": (PerHour, "/h"),
-    "per_second": (PerSecond, "/s"),
-    "fit": (Fit, "FIT"),
-}
 _ARBITRARY = ConfigDict(arbitrary_types_allowed=True)  # a Latency holds a Distribution
 
 
@@ -77,7 +56,7 @@ class Parameter:
 
     @property
     def unit(self) -> str:
-        return QUANTITIES[self.kind][1] if self.kind in QUANTITIES else ""
+        return QUANTITIES[self.kind].unit if self.kind in QUANTITIES else ""
 
     def quantile(self, u: np.ndarray) -> np.ndarray:
         """Values at probabilities ``u`` (numbers; for a discrete key, indices of values)."""
@@ -119,7 +98,7 @@ class Parameter:
             return str(_with_mean(self.latency, int(value)))
         number = int(value) if self.integer else float(value)
         if self.kind in QUANTITIES:
-            return _adapter(QUANTITIES[self.kind][0]).dump_python(number, mode="json")
+            return _adapter(QUANTITIES[self.kind].type).dump_python(number, mode="json")
         return number
 
 
@@ -193,12 +172,10 @@ def resolve_parameter(
 
 
 def _kind(annotation: Any) -> str | None:
-    """A :data:`QUANTITIES` kind, ``number`` or None (not numeric)."""
-    metadata = get_args(annotation)[1:] if _annotated(annotation) else ()
-    for kind, (quantity, _) in QUANTITIES.items():
-        validator = get_args(quantity)[1]
-        if any(m is validator for m in metadata):
-            return kind
+    """A :data:`rassim.scenario.QUANTITIES` kind, ``number`` or None (not numeric)."""
+    kind = quantity_kind(annotation) if _annotated(annotation) else None
+    if kind is not None:
+        return kind
     numeric = _base_types(annotation) - {type(None)}
     if numeric and numeric <= {int, float}:
         return "number"

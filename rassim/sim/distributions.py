@@ -23,9 +23,15 @@ from itertools import chain
 
 import numpy as np
 
-from rassim.sim.units import format_duration, parse_duration
+from rassim.sim.units import UnitForms, format_duration, parse_duration
 
 Sampler = Callable[[], int]
+LATENCY_FORMS = UnitForms(
+    "latency",
+    "a duration (fixed), exp(MEAN), uniform(LOW, HIGH), lognormal(MEAN, SIGMA) or "
+    "empirical(A, B, ...), each duration with its unit",
+    "'50us', 'exp(50us)' or 'lognormal(2306ns, 0.5)'",
+)
 
 
 class Distribution(ABC):

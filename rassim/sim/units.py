@@ -12,6 +12,7 @@ in the internal unit.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 
 NS_PER_US = 1_000
@@ -42,14 +43,38 @@ GiB = 1 << 30
 TiB = 1 << 40
 SIZE_UNITS: dict[str, int] = {"B": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB, "TiB": TiB}
 
+
+@dataclass(frozen=True)
+class UnitForms:
+    """How a kind of quantity is written: what it is, its forms and examples (the
+    error for a bare number, and docs/scenario.md)."""
+
+    what: str
+    forms: str
+    examples: str
+
+
+DURATION_FORMS = UnitForms("duration", ", ".join(DURATION_UNITS), "'50us', '24h' or '30d'")
+SIZE_FORMS = UnitForms("size", ", ".join(SIZE_UNITS), "'4KiB' or '512GiB'")
+RATE_PER_SIZE_FORMS = UnitForms(
+    "rate",
+    f"NUMBER/SIZE/TIME, SIZE one of {', '.join(SIZE_UNITS)}, "
+    f"TIME one of {', '.join(DURATION_UNITS)}",
+    "'1e-4/GiB/h' or '3/TiB/d'",
+)
+RATE_FORMS = UnitForms(
+    "rate", f"NUMBER/TIME, TIME one of {', '.join(DURATION_UNITS)}", "'60/h' or '1/min'"
+)
+FIT_FORMS = UnitForms("failure rate", "NUMBER FIT, or NUMBER/TIME", "'14.2FIT' or '1.42e-8/h'")
+
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]+)\s*$")
 
 
-def _bare(value: object, what: str, units: str, examples: str) -> ValueError:
+def _bare(value: object, forms: UnitForms) -> ValueError:
     """The error for a number written without its unit."""
     return ValueError(
-        f"{value!r} has no unit: write a {what} as text, a number and a unit ({units}), "
-        f"e.g. {examples}; only 0 may be written bare"
+        f"{value!r} has no unit: write a {forms.what} as text, a number and a unit "
+        f"({forms.forms}), e.g. {forms.examples}; only 0 may be written bare"
     )
 
 
@@ -78,7 +103,7 @@ def parse_duration(value: str | int, units_required: bool = False) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if _unitless(value, units_required):
-        raise _bare(value, "duration", ", ".join(DURATION_UNITS), "'50us', '24h' or '30d'")
+        raise _bare(value, DURATION_FORMS)
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"duration {value} ns is negative")
@@ -124,7 +149,7 @@ def parse_size(value: str | int, units_required: bool = False) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a size")
     if _unitless(value, units_required):
-        raise _bare(value, "size", ", ".join(SIZE_UNITS), "'4KiB' or '512GiB'")
+        raise _bare(value, SIZE_FORMS)
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"size {value} B is negative")
@@ -162,13 +187,7 @@ def parse_rate_per_gib_hour(value: str | float | int, units_required: bool = Fal
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a rate")
     if _unitless(value, units_required):
-        raise _bare(
-            value,
-            "rate",
-            f"NUMBER/SIZE/TIME, SIZE one of {', '.join(SIZE_UNITS)}, "
-            f"TIME one of {', '.join(DURATION_UNITS)}",
-            "'1e-4/GiB/h' or '3/TiB/d'",
-        )
+        raise _bare(value, RATE_PER_SIZE_FORMS)
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
@@ -210,12 +229,7 @@ def parse_rate(value: str | float | int, per_ns: int, units_required: bool = Fal
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a rate")
     if _unitless(value, units_required):
-        raise _bare(
-            value,
-            "rate",
-            f"NUMBER/TIME, TIME one of {', '.join(DURATION_UNITS)}",
-            "'60/h' or '1/min'",
-        )
+        raise _bare(value, RATE_FORMS)
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
@@ -248,7 +262,7 @@ def parse_fit(value: str | float | int, units_required: bool = False) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a failure rate")
     if _unitless(value, units_required):
-        raise _bare(value, "failure rate", "NUMBER FIT, or NUMBER/TIME", "'14.2FIT' or '1.42e-8/h'")
+        raise _bare(value, FIT_FORMS)
     if isinstance(value, str):
         match = _FIT.match(value)
         if match is not None:

@@ -435,6 +435,20 @@ CASES = [
         "out/errors.parquet: cannot read",
     ),
     Case("no command", [], _nothing, "give a command", lines=2),  # and the usage
+    Case(
+        "keys over a user's file",
+        ["keys", "--out", "notes.md"],
+        _file("notes.md", b"# my notes\n"),
+        "notes.md: exists and was not written by `rassim keys`",
+    ),
+    Case(
+        "keys over a non-UTF-8 file",
+        ["keys", "--out", "notes.md"],
+        _file("notes.md", b"\xff\xfe"),
+        "refusing to overwrite it",
+    ),
+    Case("keys into a directory", ["keys", "--out", "."], _nothing, ".: is a directory"),
+    Case("keys into no directory", ["keys", "--out", "no/such.md"], _nothing, "no directory no"),
 ]
 
 
