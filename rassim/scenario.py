@@ -567,7 +567,11 @@ class CpuConfig(Section):
     p_sync: Probability = Field(
         0.95,
         description="consumption raises an SEA, not an SError",
-        json_schema_extra={"source": "assumption: MODEL 4 gives 0.95"},
+        json_schema_extra={
+            "source": "assumption: a RAS CPU reports a consumed poisoned load synchronously "
+            "(the project's specification gives 0.95); no public measurement of the SEA/SError "
+            "split exists"
+        },
     )
     p_fnv: Probability = Field(
         0.0,

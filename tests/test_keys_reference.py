@@ -3,6 +3,7 @@ date, with a description for every key and a source for every rate and share."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,19 @@ def test_keys_prints_the_reference_and_writes_only_its_own_file(
     assert main(["keys", "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.md"]
+
+
+def test_docs_model_md_names_real_keys_and_every_setting() -> None:
+    """docs/model.md names the keys that select each behaviour: each key it names exists
+    (a table may be named without its entry), and every choice and switch is named."""
+    text = (DOC.parent / "model.md").read_text(encoding="utf-8")
+    paths = [key.path for key in keys()]
+    sections = "|".join(
+        ("fleet", "platform", "memory", "cpu", "firmware", "hypervisor", "vmm", "guest")
+    )
+    named = set(re.findall(rf"`((?:{sections})\.[\w.<>\[\]]+)`", text))
+    assert len(named) > 50
+    unknown = [n for n in named if not any(p == n or p.startswith(f"{n}.") for p in paths)]
+    assert unknown == [], f"docs/model.md names keys that do not exist: {unknown}"
+    settings = [k.path for k in keys() if k.type in {"choice", "boolean"} and "[]" not in k.path]
+    assert [path for path in settings if f"`{path}" not in text] == []

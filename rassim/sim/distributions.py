@@ -28,8 +28,7 @@ from rassim.sim.units import UnitForms, format_duration, parse_duration
 Sampler = Callable[[], int]
 LATENCY_FORMS = UnitForms(
     "latency",
-    "a duration (fixed), exp(MEAN), uniform(LOW, HIGH), lognormal(MEAN, SIGMA) or "
-    "empirical(A, B, ...), each duration with its unit",
+    "DURATION (fixed), exp(MEAN), uniform(LOW, HIGH), lognormal(MEAN, SIGMA), empirical(A, ...)",
     "'50us', 'exp(50us)' or 'lognormal(2306ns, 0.5)'",
 )
 
