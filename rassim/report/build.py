@@ -22,7 +22,7 @@ from rassim.report.results import Results, Study, discover
 from rassim.report.series import Unavailable, policy_rank
 from rassim.report.tables import means_table
 from rassim.report.verdict import Verdict, arms_verdict, verdict
-from rassim.results.comparison import number
+from rassim.results.comparison import count
 from rassim.results.outdir import (
     META,
     meta_fields,
@@ -191,10 +191,10 @@ def _facts(results: Results) -> dict[str, str]:
         facts["points"] = str(len(results.aggregate))
     facts["replications"] = str(results.replications)
     if "runs_ok" in results.aggregate.columns:
-        facts["runs ok"] = number(results.aggregate["runs_ok"].sum())
+        facts["runs ok"] = count(results.aggregate["runs_ok"].sum())
         failed = results.aggregate.get("runs_failed")
         if failed is not None and failed.sum():
-            facts["runs failed"] = number(failed.sum())
+            facts["runs failed"] = count(failed.sum())
     for key in ("seed", "version", "git_revision", "created_utc"):
         if meta.get(key) is not None:
             value = str(meta[key])

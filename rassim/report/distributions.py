@@ -13,20 +13,26 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
 
 from rassim.report.figures import policies
 from rassim.report.results import Results
-from rassim.report.series import Unavailable, need_table, ordered_points, point_labels
+from rassim.report.series import (
+    Unavailable,
+    need_table,
+    ordered_points,
+    point_labels,
+    points_label,
+)
 from rassim.report.style import (
     CI_ALPHA,
     POLICY_COLUMN,
     RADII,
     RADIUS_COLOURS,
-    duration_label,
     new_figure,
     policy_colour,
     style_axes,
+    time_axis,
+    time_unit,
     titled,
 )
 from rassim.results.stats import ratio_interval
@@ -98,49 +104,52 @@ def blast_radius(results: Results) -> Figure:
     present = set(shares["point_id"])
     points = [p for p in ordered_points(results) if p in present]
     labels = point_labels(results)
-    figure = new_figure(width=max(6.5, 1.05 * len(points) + 3.4), height=4.8)
+    figure = new_figure(width=9.0, height=max(3.4, 0.42 * len(points) + 2.0))
     axes = figure.subplots()
     table = shares.set_index(["point_id", "radius"])
-    xs = np.arange(len(points))
-    bottom = np.zeros(len(points))
+    ys = np.arange(len(points))[::-1]  # the first point on top
+    left = np.zeros(len(points))
     for radius in RADII:
         share = np.array([table.loc[(p, radius), "share"] for p in points]) * 100
-        axes.bar(
-            xs,
+        axes.barh(
+            ys,
             share,
             0.65,
-            bottom=bottom,
+            left=left,
             color=RADIUS_COLOURS[radius],
             edgecolor="white",
             linewidth=0.6,
             label=RADIUS_LABELS[radius],
         )
-        bottom = bottom + share
+        left = left + share
         if radius == RADII[-1]:
             break  # the last boundary is 100% in every run
         low = np.array([table.loc[(p, radius), "cumulative_ci_low"] for p in points]) * 100
         high = np.array([table.loc[(p, radius), "cumulative_ci_high"] for p in points]) * 100
         low, high = low.clip(0, 100), high.clip(0, 100)
-        yerr = np.nan_to_num(np.vstack([bottom - low, high - bottom]).clip(min=0))
+        xerr = np.nan_to_num(np.vstack([left - low, high - left]).clip(min=0))
         axes.errorbar(
-            xs,
-            bottom,
-            yerr=yerr,
+            left,
+            ys,
+            xerr=xerr,
             fmt="none",
             ecolor="#333",
             capsize=3,
             linewidth=0.9,
             gid=f"ci:blast_radius:{radius}",
         )
-    for x, point in zip(xs.tolist(), points, strict=True):
+    for y, point in zip(ys.tolist(), points, strict=True):
         ues = int(table.loc[(point, RADII[0]), "ues"])
-        axes.text(x, 101, f"n={ues:,}", ha="center", va="bottom", fontsize=7, color="#444")
-    axes.set_xticks(xs, [labels[p] for p in points], fontsize=8)
+        axes.text(101, y, f"n={ues:,}", ha="left", va="center", fontsize=7, color="#444")
+    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
     colours = results.aggregate.set_index("point_id").get(POLICY_COLUMN)
-    for tick, point in zip(axes.get_xticklabels(), points, strict=True):
+    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
         tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
-    axes.set_ylim(0, 108)
-    axes.set_ylabel("share of consumed UEs, by their worst outcome (%)")
+    axes.set_xlim(0, 110)
+    axes.set_xticks(range(0, 101, 20))
+    axes.set_ylim(*slots(len(points)))
+    axes.set_ylabel(points_label(results))
+    axes.set_xlabel("share of consumed UEs, by their worst outcome (%)")
     style_axes(axes)
     handles, names = axes.get_legend_handles_labels()
     figure.legend(
@@ -148,7 +157,7 @@ def blast_radius(results: Results) -> Figure:
     )
     figure.legend(
         handles=[Patch(color=policy_colour(p), label=p) for p in policies(results)],
-        title="x label colour: KVM policy",
+        title="label colour: KVM policy",
         loc="outside right lower",
         frameon=False,
     )
@@ -158,6 +167,13 @@ def blast_radius(results: Results) -> Figure:
     )
     titled(figure, axes, "Blast radius per consumed UE, per policy and strategy", note)
     return figure
+
+
+def slots(points: int, least: int = 3) -> tuple[float, float]:
+    """x limits for ``points`` bars or boxes at 0, 1, ...: room for at least ``least``,
+    so that one point is not drawn as wide as the figure."""
+    pad = max(0.0, (least - points) / 2)
+    return -0.5 - pad, points - 0.5 + pad
 
 
 MAX_STEPS = 2000  # points per ECDF curve
@@ -174,22 +190,24 @@ def latency_cdf(results: Results) -> Figure:
         raise Unavailable("no consumed errors with a latency in errors.parquet")
     if POLICY_COLUMN not in consumed.columns:
         consumed = consumed.assign(**{POLICY_COLUMN: "?"})
-    figure = new_figure(width=7.0, height=4.4)
-    axes = figure.subplots()
-    for policy in policies(results) or ["?"]:
-        values = (
-            np.sort(
-                consumed.loc[consumed[POLICY_COLUMN].astype(str) == policy, "latency_ns"].to_numpy(
-                    dtype=float
-                )
+    latencies = {
+        policy: np.sort(
+            consumed.loc[consumed[POLICY_COLUMN].astype(str) == policy, "latency_ns"].to_numpy(
+                dtype=float
             )
-            / 1e3
         )
+        for policy in policies(results) or ["?"]
+    }
+    pooled = np.concatenate(list(latencies.values()))
+    unit, size = time_unit(pooled.min(), pooled.max())
+    figure = new_figure(width=7.0, height=4.6)
+    axes = figure.subplots()
+    for policy, values in latencies.items():
         n = len(values)
         if n == 0:
             continue
         # one step per distinct latency, thinned to MAX_STEPS: the same curve, a small SVG
-        distinct, counts = np.unique(values, return_counts=True)
+        distinct, counts = np.unique(values / size, return_counts=True)
         ecdf = np.cumsum(counts) / n
         if len(distinct) > MAX_STEPS:
             keep = np.unique(np.linspace(0, len(distinct) - 1, MAX_STEPS).round().astype(int))
@@ -212,12 +230,19 @@ def latency_cdf(results: Results) -> Figure:
             linewidth=0,
             gid=f"ci:latency:{policy}",
         )
-    axes.set_xscale("log")
-    axes.set_xlabel("handling latency, consumption to resolution (log scale)")
-    axes.set_ylabel("share of consumed errors handled within x")
+    scale = time_axis(axes, unit, pooled.min(), pooled.max())
+    axes.set_xlabel(f"handling latency, consumption to resolution ({scale})")
+    axes.set_ylabel("share of consumed errors\nhandled within that time")
     axes.set_ylim(0, 1.02)
-    axes.legend(title="KVM policy", frameon=False, loc="best")
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: duration_label(value * 1e3, "s")))
+    handles, labels = axes.get_legend_handles_labels()
+    figure.legend(
+        handles,
+        labels,
+        title="KVM policy",
+        loc="outside lower center",
+        ncols=min(len(labels), 3),
+        frameon=False,
+    )
     style_axes(axes)
     note = "consumptions and re-touches, all points pooled; shaded: 95% DKW band"
     titled(figure, axes, "Handling latency CDF per policy", note)
@@ -251,17 +276,18 @@ def downtime(results: Results) -> Figure:
     labels = point_labels(results)
     table = results.aggregate.set_index("point_id")
     colours = table.get(POLICY_COLUMN)
-    figure = new_figure(width=max(6.5, 0.85 * len(points) + 3.0), height=4.8)
+    figure = new_figure(width=9.0, height=max(3.6, 0.5 * len(points) + 2.2))
     axes = figure.subplots()
-    xs = np.arange(len(points))
+    ys = np.arange(len(points))[::-1]  # the first point on top
     means = None
-    for x, point in zip(xs, points, strict=True):
+    for y, point in zip(ys, points, strict=True):
         mine = frame[frame["point_id"] == point]
         colour = policy_colour(colours.get(point) if colours is not None else None)
         box = axes.boxplot(
             [mine["downtime"].to_numpy(dtype=float)],
-            positions=[x],
-            widths=0.55,
+            positions=[y + 0.12],
+            widths=0.45,
+            orientation="horizontal",
             patch_artist=True,
             showfliers=True,
             flierprops={"marker": ".", "markersize": 3, "markeredgecolor": colour},
@@ -274,26 +300,30 @@ def downtime(results: Results) -> Figure:
             table.loc[point, f"{DOWNTIME}_{s}"] for s in ("mean", "ci_low", "ci_high")
         )
         means = axes.errorbar(
-            [x + 0.36],
             [mean],
-            yerr=np.nan_to_num([[mean - low], [high - mean]]),
+            [y - 0.28],
+            xerr=np.nan_to_num([[mean - low], [high - mean]]),
             fmt="D",
             color="#222",
             markersize=4,
             capsize=3,
             gid=f"ci:downtime:{point}",
         )
-    axes.set_xticks(xs, [labels[p] for p in points], fontsize=8)
-    for tick, point in zip(axes.get_xticklabels(), points, strict=True):
+    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
+    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
         tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
-    axes.set_ylabel("VM downtime (minutes per VM-year)")
+    axes.set_ylim(*slots(len(points)))
+    axes.set_ylabel(points_label(results))
+    axes.set_xlabel("VM downtime (minutes per VM-year)")
     style_axes(axes)
     handles: list[Any] = [Patch(color=policy_colour(p), alpha=0.35) for p in policies(results)]
     names = [f"{p}: VMs' quartiles, whiskers 1.5 IQR" for p in policies(results)]
     if means is not None:
         handles.append(means)
         names.append("pooled over all VMs, 95% CI")
-    axes.legend(handles, names, frameon=False, fontsize=8, loc="upper left")
+    figure.legend(
+        handles, names, frameon=False, fontsize=8, loc="outside lower center", ncols=len(names)
+    )
     note = (
         f"{len(frame):,} VMs from {frame['run_id'].nunique()} run(s), {len(points)} point(s); "
         "field-scaled (divided by memory.acceleration)"

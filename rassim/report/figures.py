@@ -22,6 +22,7 @@ from rassim.report.series import (
     need_metric,
     ordered_points,
     point_labels,
+    points_label,
     policy_rank,
     series,
 )
@@ -60,12 +61,19 @@ def line_panel(axes, results: Results, x: str, name: str) -> None:
         positions = list(range(len(categories)))
         axes.set_xticks(positions, [show_value(x, c) for c in categories])
     where = dict(zip(map(str, categories), positions, strict=True))
+    log = False
+    if not spec.full_range and math.isinf(spec.high):
+        positive = spec.shown(table[f"{name}_mean"])
+        positive = positive[positive > 0]
+        log = len(positive) > 0 and np.log10(positive.max() / positive.min()) > DECADES_FOR_LOG
     for line in series(results, table, exclude=(x,)):
         rows = line.rows.assign(_x=[where[str(v)] for v in line.rows[x]]).sort_values("_x")
         xs = rows["_x"].to_numpy(dtype=float)
         mean = spec.shown(rows[f"{name}_mean"])
         low = spec.shown(rows[f"{name}_ci_low"])
         high = spec.shown(rows[f"{name}_ci_high"])
+        if log:  # a zero has no place on a log axis: the line skips it
+            mean = np.where(mean > 0, mean, np.nan)
         axes.plot(
             xs,
             mean,
@@ -89,12 +97,9 @@ def line_panel(axes, results: Results, x: str, name: str) -> None:
     axes.set_ylabel(spec.axis)
     if spec.full_range:
         axes.set_ylim(spec.low - 0.03 * spec.high, spec.high * 1.03)
-    elif math.isinf(spec.high):
-        positive = spec.shown(table[f"{name}_mean"])
-        positive = positive[positive > 0]
-        if len(positive) and np.log10(positive.max() / positive.min()) > DECADES_FOR_LOG:
-            axes.set_yscale("log")
-            axes.set_ylabel(f"{spec.axis}, log scale")
+    elif log:
+        axes.set_yscale("log")
+        axes.set_ylabel(f"{spec.axis}, log scale")
     style_axes(axes)
 
 
@@ -249,9 +254,12 @@ def point_comparison(results: Results) -> Figure:
                 gid=f"ci:{name}",
             )
         axes.set_xlabel(spec.axis)
-        axes.xaxis.set_major_locator(MaxNLocator(5))
+        axes.xaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
+        if spec.full_range:
+            axes.set_xlim(spec.low - 0.03 * spec.high, spec.high * 1.03)
         style_axes(axes)
     panels[0].set_yticks(ys, [labels[p].replace("\n", ", ") for p in points])
+    panels[0].set_ylabel(points_label(results))
     for tick, point in zip(panels[0].get_yticklabels(), points, strict=True):
         tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
     note = f"pooled over the hosts of {results.replications} run(s) per point; bars: 95% CI"
@@ -308,6 +316,7 @@ def recovery_vs_event_survival(results: Results) -> Figure:
             zorder=0,
         )
     axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
+    axes.set_ylabel(points_label(results))
     for tick, point in zip(axes.get_yticklabels(), points, strict=True):
         tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
     axes.set_xlim(-0.02, 1.02)

@@ -25,7 +25,7 @@ from rassim.report.html import Section
 from rassim.report.results import Results
 from rassim.report.style import RADII, RADIUS_COLOURS, new_figure, style_axes
 from rassim.report.verdict import Verdict, arms_verdict
-from rassim.results.comparison import interval_text, number
+from rassim.results.comparison import count, interval_text
 from rassim.results.metrics import METRICS
 from rassim.results.outdir import read_meta, written_by
 
@@ -270,7 +270,7 @@ def _by_host(log: pd.DataFrame, hosts: list[str]) -> pd.DataFrame:
                 "host": host,
                 "simulated host": index,
                 "UEs": len(ues),
-                "CEs": number(float(mine.loc[mine["corrected"], "count"].sum()), 0),
+                "CEs": count(mine.loc[mine["corrected"], "count"].sum()),
                 "UEs with a page type": int(ues["page_type"].notna().sum()),
                 "first error (UTC)": f"{mine['time_utc'].min():%Y-%m-%d %H:%M}"
                 if len(mine)

@@ -21,6 +21,7 @@ from rassim.report.html import Section
 from rassim.report.results import Study
 from rassim.report.series import Unavailable
 from rassim.report.style import metric, new_figure, style_axes
+from rassim.results.comparison import interval_text
 
 WIN, TIE, LOSS = "#0072B2", "#BBBBBB", "#D55E00"  # B better (blue), no difference, worse
 SCREENED = 25  # parameters the screening map shows at most
@@ -345,7 +346,7 @@ def _difference(row, spec) -> str:
         return "n/a"
     mean, low, high = (v * spec.scale for v in values)
     unit = f" {spec.unit}" if spec.unit else ""
-    return f"{mean:.3g} [{low:.3g}, {high:.3g}]{unit}"
+    return interval_text(mean, low, high, sign=True) + unit
 
 
 def parameter_table(study: Study) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from rassim.report.style import (
     MARKERS,
     POLICY_COLOURS,
     POLICY_COLUMN,
+    factor_label,
     policy_colour,
     show_value,
 )
@@ -96,6 +97,12 @@ def point_labels(results: Results, exclude: tuple[str, ...] = ()) -> dict[int, s
         parts = [str(row.get(POLICY_COLUMN, ""))] + [show_value(c, row[c]) for c in others]
         labels[int(row["point_id"])] = "\n".join(p for p in parts if p)
     return labels
+
+
+def points_label(results: Results) -> str:
+    """What :func:`point_labels` name, for the axis they label: the KVM policy, then the
+    other factors varied (``KVM policy, VMM SEA handling, VMM unmaps the page``)."""
+    return ", ".join(factor_label(c) for c in [POLICY_COLUMN, *results.varying((POLICY_COLUMN,))])
 
 
 def ordered_points(results: Results) -> list[int]:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from rassim.results.metrics import METRICS as DEFINED
 
@@ -109,15 +110,26 @@ METRICS = {
     "exits_to_vmm": Metric("KVM_EXIT_ARM_SEA exits per run", "count"),
     "ues": Metric("UEs per run", "count"),
     "error_events": Metric("error events per run", "count"),
+    "work_done": Metric("work done per run", "process-seconds x guest.work_rate"),
 }
 
 
+# A run's set-up, not an outcome: the tables leave these to the parameters.
+SET_UP = ("duration_s", "hosts", "vms", "acceleration", "vm_years", "host_years")
+_ACRONYMS = {"ue": "UE", "ues": "UEs", "ce": "CE", "vm": "VM", "vms": "VMs"}
+
+
 def metric(name: str) -> Metric:
+    """How the summary metric ``name`` is shown; any other is a count per run, named
+    after its column (``ues_offlined``: UEs offlined per run)."""
     if name in METRICS:
         return METRICS[name]
     defined = DEFINED.get(name)
     if defined is None:
-        return Metric(name.replace("_", " "), low=-math.inf)
+        words = " ".join(_ACRONYMS.get(word, word) for word in name.split("_"))
+        if words.startswith("outcome "):
+            words = f"error events ending {name.removeprefix('outcome_')}"
+        return Metric(f"{words} per run", "count")
     bounded = defined.kind in ("share", "fraction")  # fractions (goodput) sit near 1
     return Metric(
         defined.label,
@@ -164,6 +176,44 @@ def _significant(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+TIME_UNITS = (("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("min", 6e10), ("h", 3.6e12))
+ONE_UNIT_DECADES = 4  # times spanning more decades get their unit on every tick
+LINEAR_DECADES = 1  # times spanning less than a decade read best on a linear axis
+
+
+def time_unit(low_ns: float, high_ns: float) -> tuple[str, float]:
+    """The unit (name, nanoseconds) an axis of times from ``low_ns`` to ``high_ns`` reads
+    best in: the largest that the shortest is at least half of (20 to 80 µs: µs); none
+    (``""``, 1) when they span more than ``ONE_UNIT_DECADES`` decades, so that each tick
+    names its own (1 µs, 1 ms, 100 s)."""
+    if not low_ns > 0 or math.log10(high_ns / low_ns) > ONE_UNIT_DECADES:
+        return "", 1.0
+    fits = [(name, size) for name, size in TIME_UNITS if low_ns >= 0.5 * size]
+    return fits[-1] if fits else TIME_UNITS[0]
+
+
+def time_axis(axes, unit: str, low_ns: float, high_ns: float) -> str:
+    """Scale and tick ``axes``' x axis for times from ``low_ns`` to ``high_ns`` drawn in
+    ``unit`` (:func:`time_unit`): linear within a decade, else log with ticks at 1, 2 and
+    5 (or every decade, past two) and no scientific notation. Returns how to name the
+    axis's scale and unit in its label: ``"µs, log scale"``, ``"ms"``."""
+    decades = math.log10(high_ns / low_ns) if low_ns > 0 else math.inf
+    if decades < LINEAR_DECADES and unit:
+        axes.xaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]))
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}"))
+        return unit
+    axes.set_xscale("log")
+    axis = axes.xaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 2 else (1.0,)))
+    axis.set_minor_locator(LogLocator(base=10, subs=[float(n) for n in range(2, 10)]))
+    axis.set_minor_formatter(NullFormatter())
+    if unit:
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}"))
+        return f"{unit}, log scale"
+    axis.set_major_formatter(FuncFormatter(lambda value, _: duration_label(value, "s")))
+    return "log scale, units on the ticks"
+
+
 def new_figure(width: float = 7.0, height: float = 4.2) -> Figure:
     """A figure drawn by Agg, never through pyplot: no global state, no display needed."""
     figure = Figure(figsize=(width, height), layout="constrained")
@@ -172,9 +222,10 @@ def new_figure(width: float = 7.0, height: float = 4.2) -> Figure:
 
 
 def titled(figure: Figure, axes, title: str, note: str) -> None:
-    """The figure's title, and a small note on how to read it above the first panel."""
+    """The figure's title, and a small note on how to read it above the first panel,
+    wrapped within the figure."""
     figure.suptitle(title, fontsize=13)
-    axes.set_title(note, loc="left", fontsize=8, color="#666666")
+    axes.set_title(note, loc="left", fontsize=8, color="#666666", wrap=True)
 
 
 def style_axes(axes) -> None:

@@ -9,13 +9,14 @@ import pandas as pd
 from rassim.report.figures import KEY_METRICS
 from rassim.report.results import Results
 from rassim.report.series import ordered_points
-from rassim.report.style import factor_label, metric, show_value
-from rassim.results.comparison import interval_text, number
+from rassim.report.style import SET_UP, factor_label, metric, show_value
+from rassim.results.comparison import count, interval_text, number
 
 
 def ordered_metrics(results: Results) -> list[str]:
-    """The aggregate's metrics, the key ones first."""
-    present = results.metrics
+    """The aggregate's metrics, the key ones first; not the run's set-up (its hosts,
+    duration, ...), which the parameters give."""
+    present = [m for m in results.metrics if m not in SET_UP]
     return [m for m in KEY_METRICS if m in present] + [m for m in present if m not in KEY_METRICS]
 
 
@@ -46,9 +47,9 @@ def means_table(results: Results) -> pd.DataFrame:
     for point in ordered_points(results):
         row = table.loc[point]
         out = {factor_label(c): show_value(c, row[c]) for c in factors}
-        out["runs ok"] = number(row.get("runs_ok", math.nan))
+        out["runs ok"] = count(row.get("runs_ok", math.nan))
         if row.get("runs_failed", 0):
-            out["runs failed"] = number(row["runs_failed"])
+            out["runs failed"] = count(row["runs_failed"])
         for name in names:
             out[_heading(name)] = _interval(row, name)
         rows.append(out)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from rassim.report.results import Results
 from rassim.report.series import Unavailable, need_table
-from rassim.report.style import POLICY_COLUMN, duration_label, new_figure, policy_colour
+from rassim.report.style import POLICY_COLUMN, duration_label, new_figure, policy_colour, titled
 
 LANES = {
     "memory": "DRAM\n(memory node)",
@@ -118,11 +118,7 @@ def timeline(results: Results, run_id: int | None = None, error_id: int | None =
     for side in ("top", "right", "left"):
         axes.spines[side].set_visible(False)
     axes.tick_params(axis="y", length=0)
-    figure.suptitle(_title(error, run_id, error_id))
-    if error is not None:
-        figure.text(
-            0.99, 0.99, _outcome(error, policy), ha="right", va="top", fontsize=8, color="#444"
-        )
+    titled(figure, axes, _title(error, run_id, error_id), _outcome(error, policy))
     return figure
 
 
@@ -142,11 +138,13 @@ def _title(error: pd.Series | None, run_id: int, error_id: int) -> str:
     return f"{head}:\n{error['context']} read of a poisoned {error['owner']} page{vm}"
 
 
-def _outcome(error: pd.Series, policy: object) -> str:
+def _outcome(error: pd.Series | None, policy: object) -> str:
+    if error is None:
+        return ""
     parts = [f"policy {policy}"] if policy is not None else []
     parts.append(f"outcome {error['outcome']} (blast radius {error['blast_radius']})")
     if not pd.isna(error.get("latency_ns")):
         parts.append(f"handled in {duration_label(int(error['latency_ns']))}")
     if error.get("detail"):
         parts.append(str(error["detail"]))
-    return "\n".join(parts)
+    return "; ".join(parts)

@@ -35,16 +35,19 @@ class Arm:
 def decimals(value: float, low: float = math.nan, high: float = math.nan) -> int:
     """Places after the decimal point (negative: digits rounded away before it) that show
     an interval's width to two significant digits and its value to at least two (three
-    from 100 up), and no more than that: 0.99913 [0.99887, 0.99935], 4,320 [4,100, 4,560]."""
+    from 100 up), and no more than that: 0.99913 [0.99887, 0.99935], 4,320 [4,100, 4,560].
+    A whole number with no interval to show, exactly zero included, takes none: 0 [0, 0]."""
     if not math.isfinite(value):
         return 0
     places = []
     width = high - low
     if math.isfinite(width) and width > 0:
         places.append(1 - math.floor(math.log10(width)))
+    elif float(value).is_integer():
+        return 0
     if value != 0:
         places.append((2 if abs(value) >= 100 else 1) - math.floor(math.log10(abs(value))))
-    return min(8, max(places, default=2))
+    return min(8, max(places))
 
 
 def number(value: float, places: int | None = None, sign: bool = False) -> str:
@@ -56,9 +59,17 @@ def number(value: float, places: int | None = None, sign: bool = False) -> str:
     if places < 0:  # 14,368,529 to three significant digits: 14,400,000
         value, places = round(value, places), 0
     text = f"{value:{'+' if sign else ''},.{places}f}"
-    if text.startswith("-") and not text.strip("-0.,"):  # rounds to zero: no "-0.00"
-        text = ("+" if sign else "") + text[1:]
+    if not text.strip("+-0.,"):  # zero, or rounds to it, has no sign: 0.00, not -0.00
+        text = text.lstrip("+-")
     return text
+
+
+def count(value: float) -> str:
+    """A count for people: a whole number, thousands separated (``3``, not ``3.0``);
+    NaN as ``n/a``."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{round(value):,}"
 
 
 def interval_text(value: float, low: float, high: float, sign: bool = False) -> str:
@@ -157,10 +168,7 @@ def format_comparison(arms: list[Arm], paired: bool = True, more: str = MORE_CLU
     totals = totals_frame(arms)
     lines += ["", "totals over all runs"]
     width = max(map(len, totals.index))
-    cells = {
-        arm.label: [number(v, 0 if float(v).is_integer() else None) for v in totals[arm.label]]
-        for arm in arms
-    }
+    cells = {arm.label: [number(v) for v in totals[arm.label]] for arm in arms}
     heading = [" " * width] + [_column(cells[a.label], a.label)[0] for a in arms]
     lines.append("  ".join(heading))
     for index, label in enumerate(totals.index):

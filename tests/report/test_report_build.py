@@ -2,6 +2,7 @@
 page that stands alone, shows every figure and warns about accelerated rates."""
 
 import base64
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -143,3 +144,11 @@ def test_default_output_is_inside_the_results_directory(accelerated_sweep):
     page = build_report(accelerated_sweep)
     assert page == accelerated_sweep / "report" / "report.html"
     build_report(accelerated_sweep.parent)  # the report folder is not read as results
+
+
+def test_counts_are_whole_numbers(run_report, tree_report):
+    for page in (run_report[0], tree_report):
+        text = page.read_text()
+        assert re.search(r"runs ok: \d+;", text)
+        assert not re.search(r"runs ok: \d+\.\d", text)
+    assert "<td>2</td>" in tree_report.read_text()  # runs ok per point, not 2.0

@@ -139,3 +139,45 @@ def test_factors_set_together_are_one_axis_not_extra_series(results_tree):
     figure = figures.recovery_vs_kernel_share(together)
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels == ["serror_fallback", "exit_to_user"]
+
+
+def _latencies(results, latency_ns):
+    """``results`` whose consumed errors took ``latency_ns``, half under each policy."""
+    policies = ["serror_fallback", "exit_to_user"] * (len(latency_ns) // 2)
+    errors = pd.DataFrame(
+        {"kind": "consumption", "latency_ns": latency_ns, "hypervisor_policy": policies}
+    )
+    return replace(results, errors=errors)
+
+
+def test_latency_axis_names_its_unit_and_ticks_plainly(results_tree):
+    results = load(results_tree / "policy-comparison")
+    narrow = distributions.latency_cdf(_latencies(results, np.linspace(20e3, 90e3, 40)))
+    axes = narrow.axes[0]
+    narrow.canvas.draw()
+    assert axes.get_xlabel().endswith("(µs)") and axes.get_xscale() == "linear"
+    ticks = [t.get_text() for t in axes.get_xticklabels() if t.get_text()]
+    assert ticks and all(t.replace(",", "").isdigit() for t in ticks)  # 20, 40, 60, 80
+    decades = distributions.latency_cdf(_latencies(results, np.geomspace(500, 40e3, 40)))
+    assert decades.axes[0].get_xlabel().endswith("(µs, log scale)")
+    wide = distributions.latency_cdf(_latencies(results, np.geomspace(500, 300e9, 40)))
+    wide.canvas.draw()
+    assert wide.axes[0].get_xlabel().endswith("(log scale, units on the ticks)")
+    shown = [t.get_text() for t in wide.axes[0].get_xticklabels() if t.get_text()]
+    assert "1 µs" in shown and "1 s" in shown and not any("$" in t for t in shown)
+    assert not narrow.axes[0].get_legend()  # the legend is under the axes, not on the curves
+    assert [t.get_text() for t in narrow.legends[0].get_texts()] == [
+        "serror_fallback (n=20)",
+        "exit_to_user (n=20)",
+    ]
+
+
+def test_point_figures_say_what_their_points_are(results_tree, run_dir):
+    results = load(results_tree / "policy-comparison")
+    for draw in (distributions.blast_radius, distributions.downtime):
+        axes = draw(results).axes[0]
+        assert axes.get_ylabel() == "KVM policy, VMM SEA handling"
+        assert "(%)" in axes.get_xlabel() or "(minutes per VM-year)" in axes.get_xlabel()
+    figure = timeline.timeline(load(run_dir))
+    assert figure.axes[0].get_title(loc="left").startswith("policy ")  # not over the title
+    assert [t.get_text() for t in figure.texts] == [figure.get_suptitle()]  # nothing else
