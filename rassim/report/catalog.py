@@ -106,7 +106,7 @@ STUDY = (
         "Which assumptions matter",
         "Morris screening: the mean absolute elementary effect (mu*) of each assumption on "
         "each metric's difference between the arms, relative to the metric's largest; rows "
-        "ranked by their largest value. Grey italic: the bootstrap interval reaches zero, so "
+        "ranked by their largest value. Faded italic: the bootstrap interval reaches zero, so "
         "simulation noise may explain the value. Starred: the assumptions given their own "
         "Sobol indices.",
         sensitivity.screening,

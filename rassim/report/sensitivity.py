@@ -79,9 +79,9 @@ def screening(study: Study) -> Figure:
     for (row, column), value in np.ndenumerate(grid):
         if value >= 0.05:
             sure = bool(clear[row, column])
-            dark = value > 0.6
+            dark = value > 0.5
             colour = (
-                ("white" if dark else "#222222") if sure else ("#C8D7E8" if dark else "#8C8C8C")
+                ("white" if dark else "#222222") if sure else ("#DCE6F2" if dark else "#666666")
             )
             axes.text(
                 column,
@@ -97,9 +97,11 @@ def screening(study: Study) -> Figure:
     axes.set_xticks(range(len(metrics)), names, rotation=35, ha="right", fontsize=8)
     labels = [f"{'* ' if p in kept else ''}{short(p)}" for p in shown]
     axes.set_yticks(range(len(shown)), labels, fontsize=8)
+    axes.set_xlabel(f"metric (its difference {study.b} - {study.a})", fontsize=8)
+    axes.set_ylabel("assumption (*: given its own Sobol indices)", fontsize=8)
     colorbar = figure.colorbar(image, ax=axes, shrink=0.6, pad=0.02)
-    colorbar.set_label("relative mu*", fontsize=8)
-    note = f"{study.b} - {study.a}; grey italic: the interval reaches zero"
+    colorbar.set_label("mu*, relative to the metric's largest", fontsize=8)
+    note = f"{study.b} - {study.a}; faded italic: the interval reaches zero"
     if len(order) > len(shown):
         note += f"; {len(order) - len(shown)} lower-ranked parameter(s) not shown"
     axes.set_title(note, loc="left", fontsize=8, color="#666666")
@@ -161,7 +163,12 @@ def sobol_bars(study: Study) -> Figure:
         axes.axvline(0, color="#888888", linewidth=0.8)
         axes.set_xlim(-0.25, 1.25)
         axes.tick_params(axis="x", labelsize=7)
-    panels[0].legend(fontsize=7, loc="lower right")
+        axes.set_xlabel("Sobol index (share of variance)", fontsize=7)
+    drawn = [a.get_legend_handles_labels() for a in panels]
+    handles, labels = next((h for h in drawn if h[0]), ([], []))
+    figure.legend(
+        handles, labels, fontsize=8, loc="outside lower center", ncols=2, frameon=False
+    )  # under the panels: never over a bar
     figure.suptitle(
         f"How much each assumption decides {study.b} - {study.a} (Sobol indices, "
         f"{_level(study)} bootstrap intervals)",
@@ -268,9 +275,19 @@ def verdict_regions(study: Study) -> Figure:
         share = (d > 0).mean() if len(d) else math.nan
         label = metric(name).label
         axes.set_title(f"{label}\n{study.b} better in {share:.0%} of these", fontsize=9)
-    panels[0].legend(fontsize=7, markerscale=1.5, loc="best", title=study.b, title_fontsize=7)
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(
+        handles,
+        [f"{study.b} {label} than {study.a}".replace("same than", "same as") for label in labels],
+        fontsize=8,
+        markerscale=1.5,
+        loc="outside lower center",
+        ncols=3,
+        frameon=False,
+    )  # under the panels: never over a sample
     figure.suptitle(
-        f"Where the verdict flips: every {method} sample by the two most influential assumptions",
+        f"Where the verdict flips: every {method.capitalize()} sample by the two most "
+        "influential assumptions",
         fontsize=12,
     )
     return figure
