@@ -25,11 +25,13 @@ from rassim.report.series import (
 )
 from rassim.report.style import (
     CI_ALPHA,
+    LINESTYLES,
     POLICY_COLUMN,
     RADII,
     RADIUS_COLOURS,
     new_figure,
     policy_colour,
+    slots,
     style_axes,
     time_axis,
     time_unit,
@@ -169,13 +171,6 @@ def blast_radius(results: Results) -> Figure:
     return figure
 
 
-def slots(points: int, least: int = 3) -> tuple[float, float]:
-    """x limits for ``points`` bars or boxes at 0, 1, ...: room for at least ``least``,
-    so that one point is not drawn as wide as the figure."""
-    pad = max(0.0, (least - points) / 2)
-    return -0.5 - pad, points - 0.5 + pad
-
-
 MAX_STEPS = 2000  # points per ECDF curve
 
 
@@ -202,7 +197,7 @@ def latency_cdf(results: Results) -> Figure:
     unit, size = time_unit(pooled.min(), pooled.max())
     figure = new_figure(width=7.0, height=4.6)
     axes = figure.subplots()
-    for policy, values in latencies.items():
+    for index, (policy, values) in enumerate(latencies.items()):
         n = len(values)
         if n == 0:
             continue
@@ -218,7 +213,13 @@ def latency_cdf(results: Results) -> Figure:
         ys = np.concatenate([[0.0], ecdf])
         colour = policy_colour(policy)
         axes.step(
-            xs, ys, where="post", color=colour, label=f"{policy} (n={n:,})", gid=f"ecdf:{policy}"
+            xs,
+            ys,
+            where="post",
+            color=colour,
+            linestyle=LINESTYLES[index % len(LINESTYLES)],  # where curves coincide, both show
+            label=f"{policy} (n={n:,})",
+            gid=f"ecdf:{policy}",
         )
         axes.fill_between(
             xs,

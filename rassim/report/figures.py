@@ -36,6 +36,7 @@ from rassim.report.style import (
     policy_colour,
     show_value,
     size_bytes,
+    slots,
     style_axes,
     titled,
 )
@@ -260,6 +261,7 @@ def point_comparison(results: Results) -> Figure:
         style_axes(axes)
     panels[0].set_yticks(ys, [labels[p].replace("\n", ", ") for p in points])
     panels[0].set_ylabel(points_label(results))
+    panels[0].set_ylim(*slots(len(points)))
     for tick, point in zip(panels[0].get_yticklabels(), points, strict=True):
         tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
     note = f"pooled over the hosts of {results.replications} run(s) per point; bars: 95% CI"
@@ -333,7 +335,10 @@ def recovery_vs_event_survival(results: Results) -> Figure:
             label="event-weighted VM survival",
         ),
     ]
-    axes.legend(handles=handles, frameon=False, fontsize=8, loc="lower right")
+    axes.set_ylim(*slots(len(points)))
+    figure.legend(
+        handles=handles, frameon=False, fontsize=8, loc="outside lower center", ncols=2
+    )  # under the axes: never over a point
     style_axes(axes)
     note = "points ordered by recovery rate; bars: 95% CI; labels coloured by KVM policy"
     titled(figure, axes, "Per-UE recovery vs event-weighted survival", note)

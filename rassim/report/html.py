@@ -25,8 +25,11 @@ figcaption { font-size: 0.9rem; color: #444; }
 table { border-collapse: collapse; font-size: 0.82rem; margin: 0.6rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+td { white-space: nowrap; } table.text td { white-space: normal; }
 table.text td, table.text th { text-align: left; }
 .scroll { overflow-x: auto; }
+.scroll td:first-child { position: sticky; left: 0; background: #fff; }
+.scroll th:first-child { position: sticky; left: 0; }
 pre { background: #f7f7f7; padding: 0.7rem; overflow-x: auto; font-size: 0.8rem; }
 details.skipped { font-size: 0.9rem; color: #555; margin: 1rem 0; }
 ul.verdict li { margin: 0.35rem 0; } ul.why li { margin: 0.35rem 0; font-size: 0.92rem; }

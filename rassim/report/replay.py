@@ -349,6 +349,7 @@ def logged_ues(
         axes.set_ylim(rows - 0.5, -0.5)
         if rows <= MAX_LABELLED_HOSTS:
             axes.set_yticks(range(rows), hosts, fontsize=7)
+            axes.set_ylabel("logged host", fontsize=8)
         else:
             axes.set_ylabel("simulated host")
     axes_list[-1].set_xlabel("days since the log's first event")

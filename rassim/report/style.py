@@ -221,6 +221,13 @@ def new_figure(width: float = 7.0, height: float = 4.2) -> Figure:
     return figure
 
 
+def slots(points: int, least: int = 3) -> tuple[float, float]:
+    """Axis limits for ``points`` rows, bars or boxes at 0, 1, ...: room for at least ``least``,
+    so that one point is not drawn as wide as the figure."""
+    pad = max(0.0, (least - points) / 2)
+    return -0.5 - pad, points - 0.5 + pad
+
+
 def titled(figure: Figure, axes, title: str, note: str) -> None:
     """The figure's title, and a small note on how to read it above the first panel,
     wrapped within the figure."""

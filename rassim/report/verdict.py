@@ -385,8 +385,9 @@ def arms_verdict(first: Results, second: Results, paired: bool) -> Verdict:
         rows.append(
             {
                 "metric": f"{metric.label} ({metric.unit})",
-                first.name: number(before),
-                second.name: number(after),
+                # each arm at least as fine as the gap: 0.99988 and 0.99990, not 1.00, 1.00
+                first.name: number(before, max(decimals(before), places)),
+                second.name: number(after, max(decimals(after), places)),
                 f"{second.name} - {first.name}": (
                     f"{number(gap.value, places, True)} [{number(gap.low, places, True)}, "
                     f"{number(gap.high, places, True)}]"
