@@ -885,7 +885,9 @@ def _sweep_table(out: Path, experiment) -> str:
 
     table = pd.read_parquet(out / "aggregate.parquet")
     wanted = [m for m in experiment.metrics if m in SWEEP_METRICS or experiment.header.metrics]
-    shown = table[[*experiment.columns.values(), "runs_ok"]].copy()
+    factors = list(experiment.columns.values())
+    shown = table[[*factors, "runs_ok"]].copy()
+    shown[factors] = shown[factors].astype(object).where(shown[factors].notna(), "none")  # unset
     for metric in wanted[:4]:
         shown[f"{metric}, 95% CI"] = [
             interval_text(row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])

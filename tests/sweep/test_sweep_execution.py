@@ -199,3 +199,17 @@ def test_one_sweep_at_a_time_per_directory(tmp_path: Path, tiny: Path) -> None:
     out = tmp_path / "out"
     with claim(out, "tiny"), pytest.raises(ConfigError, match="another rassim sweep"):
         sweep(load_experiment(tiny), out, progress=False)
+
+
+def test_cli_table_shows_an_unset_factor_as_none(
+    tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tiny.read_text().replace(
+        'keys = ["vmm.sea_exit", "vmm.unmap"]\nvalues = [["inject", false], ["inject_cper", true]]',
+        'key = "vmm.restart_after"\nvalues = [2, "none"]',
+    )
+    assert "vmm.restart_after" in text
+    tiny.write_text(text.replace("replications = 2", "replications = 1"))
+    assert main(["sweep", str(tiny), "--out", str(tmp_path / "out"), "-j", "1", "-q"]) == 0
+    stdout = capsys.readouterr().out
+    assert " none " in stdout and "<NA>" not in stdout and "None" not in stdout
