@@ -41,6 +41,7 @@ from rassim.model.interfaces import Retirer
 from rassim.model.ledger import RunLedger
 from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
 from rassim.model.outcomes import Context, EventKind
+from rassim.model.pool import FreshPages, OwnerClasses
 from rassim.scenario import MemoryConfig, Owner, Placement, Scenario
 from rassim.sim.channel import Channel
 from rassim.sim.draws import Draws
@@ -88,6 +89,7 @@ class Ue:
     due: EventKind = EventKind.SCRUB  # what happens when the clock runs out
     parent: Ue | None = None  # a subpage: the UE whose host poisoning took it out
     huge: PoisonedHugePage | None = None  # the host poisoned the huge page holding it
+    slot: int = -1  # its place among the pages whose owner is not drawn yet (-1: not one)
 
 
 def keeps_ue_mapped(scenario: Scenario) -> bool:
@@ -154,6 +156,25 @@ class MemoryMap:
         self.host_bytes = m.host_memory
         self.backing_page = parse_size(g.backing_page)
         self.keep_ue_mapped = keeps_ue_mapped(scenario)
+
+    def classes(self) -> tuple[list[tuple[Owner, int | None]], list[float]]:
+        """Every owner class of the host (an owner and its VM, if it belongs to one) and
+        its probability under :meth:`draw_host`."""
+        classes: list[tuple[Owner, int | None]] = []
+        shares: list[float] = []
+        guest = _shares(self.guest_weights)
+        for owner, share in zip(self.host_owners, _shares(self.host_weights), strict=True):
+            if owner is None:
+                for vm in range(self.vms):
+                    classes += [(g, vm) for g in self.guest_owners]
+                    shares += [share / self.vms * g for g in guest]
+            elif owner in _PER_VM:
+                classes += [(owner, vm) for vm in range(self.vms)]
+                shares += [share / self.vms] * self.vms
+            else:
+                classes.append((owner, None))
+                shares.append(share)
+        return classes, shares
 
     def draw_host(self, rng: Draws) -> tuple[Owner, int | None]:
         """An owner for a page anywhere on the host, and its VM if it belongs to one."""
@@ -240,6 +261,64 @@ class MemoryNode:
         self.by_vm: dict[int | None, dict[int, Ue]] = {}
         self.host_running = True
         self.vms_down: set[int] = set()
+        # Pages a host reboot rewrote, until their new owners are drawn.
+        self.owner_classes, shares = memory_map.classes()
+        self.fresh: FreshPages[Ue] = FreshPages(
+            env,
+            rng,
+            self._classes(shares),
+            self.scrub_period,
+            horizon_ns,
+            self.vms_down,
+            [vm for _, vm in self.owner_classes],
+            self._claim,
+        )
+
+    def _classes(self, shares: list[float]) -> OwnerClasses:
+        """The host's owner classes as the pool of rewritten pages needs them: a touch of
+        free memory is its allocation, which gives the page a new owner (a guest's free
+        page stays in its VM's RAM, a free host page goes anywhere)."""
+        index = {cls: i for i, cls in enumerate(self.owner_classes)}
+        everywhere = (list(range(len(shares))), list(itertools.accumulate(shares)))
+        moves: list[tuple[list[int], list[float]] | None] = []
+        for owner, vm in self.owner_classes:
+            if owner is Owner.HOST_FREE:
+                moves.append(everywhere)
+            elif owner is Owner.GUEST_FREE:
+                guest = [index[(g, vm)] for g in self.map.guest_owners]
+                moves.append((guest, self.map.guest_weights))
+            else:
+                moves.append(None)
+        return OwnerClasses(
+            shares,
+            [self.access[owner].access_rate / NS_PER_H for owner, _ in self.owner_classes],
+            [owner is not Owner.DEVICE for owner, _ in self.owner_classes],
+            moves,
+            [
+                [i for i, (_, v) in enumerate(self.owner_classes) if v == vm]
+                for vm in range(self.map.vms)
+            ],
+        )
+
+    def _claim(self, ue: Ue, cls: int, touched: bool | None) -> None:
+        """A rewritten page's owner class is drawn (:class:`FreshPages`): it gets its GPA
+        and process, and is touched or scrubbed now, or armed like any other page."""
+        owner, vm = self.owner_classes[cls]
+        ue.owner, ue.vm = owner, vm
+        ue.gpa = self.map.draw_gpa(self.rng, owner)
+        ue.process = self.map.draw_process(self.rng, owner)
+        self._index(ue)
+        if touched is None:
+            self._arm(ue)
+        else:
+            ue.due = EventKind.CONSUMPTION if touched else EventKind.SCRUB
+            self._touch(ue)
+
+    def finish(self) -> None:
+        """The run is over: rewritten pages whose owners were never drawn get theirs (for
+        the UE table), and nothing is armed any more."""
+        self.host_running = False
+        self.fresh.drain()
 
     # -- poisoning (called by the UE sources) -----------------------------------------------
     def draw_owner(self) -> tuple[Owner, int | None]:
@@ -543,6 +622,7 @@ class MemoryNode:
         a CPU without FEAT_S2FWB, as the guest resets (kvm_arch_vcpu_ioctl_vcpu_init() ->
         stage2_unmap_vm())."""
         self.vms_down.add(vm)
+        self.fresh.vm_stopped(vm)
         pages = list(self.by_vm.get(vm, {}).values())
         for ue in pages:
             self._stop_clock(ue)
@@ -578,6 +658,7 @@ class MemoryNode:
     def host_stopped(self) -> None:
         """The host stopped: no page's race matters."""
         self.host_running = False
+        self.fresh.stop()
         for ue in self.pages.values():
             self._stop_clock(ue)
 
@@ -618,6 +699,7 @@ class MemoryNode:
         the platform keeps its error records (ACPI BERT, read back by the OS or rasdaemon)."""
         self.host_running = True
         self.vms_down.clear()
+        rewritten = []
         for ue in list(self.pages.values()):
             if ue.parent is not None:  # its huge page is whole again
                 self._unindex(ue)
@@ -629,8 +711,20 @@ class MemoryNode:
                 # Retired at every boot from now on: the page leaves the index for good.
                 ue.host_poisoned = ue.detached = True
                 self._unindex(ue)
+            elif ue.permanent and ue.rng is self.rng and ue.first_delay is None:
+                # A new owner, drawn when it matters (a replayed UE draws its own now).
+                ue.scrub_reported = False
+                ue.forced_el = None
+                self._unindex(ue)
+                rewritten.append(ue)
             else:
                 self._release(ue, within_vm=False)
+        self.fresh.fill(rewritten)
+
+
+def _shares(cumulative: list[float]) -> list[float]:
+    """The shares whose running sums are ``cumulative``."""
+    return [b - a for a, b in itertools.pairwise([0.0, *cumulative])]
 
 
 def _normalise(weights: list[float]) -> list[float]:

@@ -148,6 +148,7 @@ def _run_host(
     env.process(sources.SOURCES[scenario.memory.source](setup))
     env.process(sources.injections(setup))
     env.run()
+    host.memory.finish()
     for vm in host.vms:
         vm.workload.finish()
     return host

@@ -21,14 +21,22 @@ BLOCK = 4096
 
 
 class Draws:
-    """Uniform, integer, exponential and weighted draws from one generator."""
+    """Uniform, integer, exponential, weighted and multinomial draws from one generator."""
 
-    __slots__ = ("random",)
+    __slots__ = ("_generator", "_make", "random")
 
     def __init__(self, make: Callable[[], np.random.Generator]) -> None:
         # The generator is made on the first draw: most components never draw.
-        self.random: Callable[[], float] = chain.from_iterable(_uniforms(make)).__next__
+        self._make = make
+        self._generator: np.random.Generator | None = None
+        self.random: Callable[[], float] = chain.from_iterable(_uniforms(self)).__next__
         """A uniform number in [0, 1)."""
+
+    def generator(self) -> np.random.Generator:
+        """The stream's generator (made now if it was not)."""
+        if self._generator is None:
+            self._generator = self._make()
+        return self._generator
 
     def below(self, n: int) -> int:
         """A uniform integer in [0, n), for n < 2**52 (so ``random() * n`` rounds below n)."""
@@ -42,6 +50,11 @@ class Draws:
         """An index drawn with the weights whose running sums (ending at 1) are given."""
         return min(bisect.bisect_right(cumulative, self.random()), len(cumulative) - 1)
 
+    def multinomial(self, n: int, shares: np.ndarray) -> list[int]:
+        """How many of ``n`` items fall in each category of ``shares`` (summing to 1): one
+        draw, whatever ``n``."""
+        return self.generator().multinomial(n, shares).tolist()
 
-def _uniforms(make: Callable[[], np.random.Generator]) -> Iterator[list[float]]:
-    yield from blocks(make().random, BLOCK)
+
+def _uniforms(draws: Draws) -> Iterator[list[float]]:
+    yield from blocks(draws.generator().random, BLOCK)

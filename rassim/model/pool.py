@@ -1,0 +1,235 @@
+"""Poisoned pages a host reboot rewrote, whose new owners are not drawn yet (MODEL 3).
+
+A host reboot gives every surviving poisoned page a new owner drawn from the memory map
+and starts its race again: a touch at its owner class's access rate, or the patrol
+scrubber at the page's phase. Drawing an owner and arming a clock for each page made
+every reboot cost as much as the host has poisoned pages, and most of those clocks never
+ran out (the next panic came first). The pages are exchangeable until one of them is
+touched or scrubbed, so the draws are deferred (the principle of deferred decisions):
+
+- how many pages fall in each owner class (an owner and its VM) is one multinomial draw;
+- each class has one touch clock, the superposition of its pages' exponential clocks
+  (rate: count times the class's access rate per page); when it runs out, one page drawn
+  uniformly from the pool is that class's and is touched now;
+- the scrubber visits the pool's pages in order of their phase (one timer, for the next
+  one); a page it reaches is still unassigned, so its class is drawn in proportion to
+  the counts;
+- a touch of a free page (an allocation rewrites it) moves it to a newly drawn class
+  without choosing it.
+
+A reboot so costs one draw per owner class, whatever the number of pages; a page costs
+work when its class is drawn, which is when it is touched, scrubbed, or its VM stops.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+
+from rassim.sim.draws import Draws
+from rassim.sim.environment import Environment
+from rassim.sim.events import Timer
+
+
+class Page(Protocol):
+    """What the pool needs of a page: its identity, scrub phase and place in the pool."""
+
+    ue_id: int
+    scrub_phase: int
+    slot: int  # its index in the pool's list, -1 when out of it
+
+
+P = TypeVar("P", bound=Page)
+
+
+class OwnerClasses:
+    """The owner classes of one host: what a class's pages do and how likely each is.
+
+    ``shares``: each class's probability for a page anywhere on the host; ``rates``: one
+    page's touches per ns (0: never touched); ``scrubbed``: the patrol scrubber visits
+    it; ``moves``: for a free class, the classes a touch (an allocation) moves a page
+    to, as ``(class indices, cumulative weights)``; ``by_vm``: each VM's classes.
+    """
+
+    def __init__(
+        self,
+        shares: Sequence[float],
+        rates: Sequence[float],
+        scrubbed: Sequence[bool],
+        moves: Sequence[tuple[list[int], list[float]] | None],
+        by_vm: Sequence[Sequence[int]],
+    ) -> None:
+        self.shares = np.asarray(shares, dtype=np.float64)
+        self.cumulative = list(itertools.accumulate(self.shares / self.shares.sum()))
+        self.rates = list(rates)
+        self.scrubbed = list(scrubbed)
+        self.moves = list(moves)
+        self.by_vm = [list(classes) for classes in by_vm]
+
+
+class FreshPages(Generic[P]):
+    """The pool of one host's rewritten pages, their class counts and their clocks.
+
+    ``claim(page, cls, touched)`` is called when a page's class is decided; the memory
+    node owns the page from then on. ``touched``: True, it is touched now; False, the
+    scrubber reached it now; None, it only takes its class (its VM stopped, the scrubber
+    does not visit its class, or the run ended).
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        rng: Draws,
+        classes: OwnerClasses,
+        scrub_period: int,
+        horizon_ns: int,
+        vms_down: set[int],
+        vm_of: Sequence[int | None],
+        claim: Callable[[P, int, bool | None], None],
+    ) -> None:
+        self.env = env
+        self.rng = rng
+        self.classes = classes
+        self.scrub_period = scrub_period
+        self.horizon_ns = horizon_ns
+        self.vms_down = vms_down
+        self.vm_of = vm_of
+        self.claim = claim
+        self.pages: list[P] = []  # unassigned, in no particular order
+        self.phases: list[tuple[int, int, P]] = []  # (phase, ue_id, page), sorted
+        self.counts = [0] * len(classes.rates)
+        self.clocks: list[Timer | None] = [None] * len(classes.rates)
+        self.scrub: Timer | None = None
+        self.running = False
+
+    # -- the host going down and coming back -------------------------------------------------
+    def fill(self, rewritten: list[P]) -> None:
+        """The host booted: ``rewritten`` join the pool, and every page in it gets a new
+        class (one multinomial draw) and its race starts again."""
+        for page in rewritten:
+            page.slot = len(self.pages)
+            self.pages.append(page)
+            if self.scrub_period:
+                bisect.insort(self.phases, (page.scrub_phase, page.ue_id, page))
+        self.running = True
+        if self.pages:
+            self.counts = self.rng.multinomial(len(self.pages), self.classes.shares)
+            for cls in range(len(self.counts)):
+                self._restart(cls)
+            self._schedule_scrub()
+
+    def stop(self) -> None:
+        """The host stopped: no clock matters until it boots (which draws the classes again)."""
+        self.running = False
+        for cls, clock in enumerate(self.clocks):
+            if clock is not None:
+                clock.cancel()
+                self.clocks[cls] = None
+        if self.scrub is not None:
+            self.scrub.cancel()
+            self.scrub = None
+
+    def vm_stopped(self, vm: int) -> None:
+        """VM ``vm`` stopped: the pages of its classes are drawn and handed over (what the
+        VM's reset does to each page depends on what it is)."""
+        for cls in self.classes.by_vm[vm]:
+            self._cancel(cls)
+            for _ in range(self.counts[cls]):
+                self.claim(self._take(), cls, None)
+            self.counts[cls] = 0
+
+    def drain(self) -> None:
+        """The run ended: every page left takes a class (for the UE table)."""
+        self.stop()
+        for cls, count in enumerate(self.counts):
+            for _ in range(count):
+                self.claim(self._take(), cls, None)
+            self.counts[cls] = 0
+
+    # -- the clocks --------------------------------------------------------------------------
+    def _cancel(self, cls: int) -> None:
+        clock = self.clocks[cls]
+        if clock is not None:
+            clock.cancel()
+            self.clocks[cls] = None
+
+    def _restart(self, cls: int) -> None:
+        """Class ``cls``'s next touch: the first of its pages' exponential clocks."""
+        self._cancel(cls)
+        rate = self.counts[cls] * self.classes.rates[cls]
+        if rate > 0 and self.running:
+            at = self.env.now + self.rng.exponential(1 / rate)
+            if at < self.horizon_ns:
+                now = self.env.now
+                self.clocks[cls] = Timer(self.env, math.ceil(at) - now, cls, self._touched)
+
+    def _touched(self, clock: Timer) -> None:
+        """A page of class ``cls`` is touched now: drawn from the pool and handed over, or
+        if the class is free memory, allocated (rewritten) into a newly drawn class."""
+        cls: int = clock.payload
+        self.clocks[cls] = None
+        self.counts[cls] -= 1
+        move = self.classes.moves[cls]
+        if move is None:
+            self._restart(cls)
+            self.claim(self._take(), cls, True)
+            return
+        targets, cumulative = move
+        to = targets[self.rng.index(cumulative)]
+        vm = self.vm_of[to]
+        self._restart(cls)
+        if vm is not None and vm in self.vms_down:
+            self.claim(self._take(), to, None)  # its VM's reset decides what follows
+        else:
+            self.counts[to] += 1
+            self._restart(to)
+
+    def _schedule_scrub(self) -> None:
+        """The scrubber's next visit to a page of the pool: the first phase after now."""
+        if not (self.phases and self.running):
+            return
+        period = self.scrub_period
+        now = self.env.now
+        into = now % period
+        i = bisect.bisect_right(self.phases, (into, math.inf))
+        phase = self.phases[i][0] if i < len(self.phases) else self.phases[0][0] + period
+        at = now - into + phase
+        if at < self.horizon_ns:
+            self.scrub = Timer(self.env, at - now, None, self._scrubbed)
+
+    def _scrubbed(self, clock: Timer) -> None:
+        """The scrubber reaches the pages whose phase is now: each one's class is drawn
+        in proportion to the counts (those of the pool's pages it could be)."""
+        self.scrub = None
+        into = self.env.now % self.scrub_period
+        i = bisect.bisect_left(self.phases, (into, -1))
+        while i < len(self.phases) and self.phases[i][0] == into:
+            page = self.phases[i][2]
+            self._remove(page)
+            cumulative = list(itertools.accumulate(self.counts))
+            cls = bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1])
+            self.counts[cls] -= 1
+            self._restart(cls)
+            self.claim(page, cls, False if self.classes.scrubbed[cls] else None)
+        self._schedule_scrub()
+
+    # -- the pool's pages --------------------------------------------------------------------
+    def _take(self) -> P:
+        """A page drawn uniformly from the pool, removed from it."""
+        page = self.pages[self.rng.below(len(self.pages))]
+        self._remove(page)
+        return page
+
+    def _remove(self, page: P) -> None:
+        last = self.pages.pop()
+        if last is not page:
+            self.pages[page.slot] = last
+            last.slot = page.slot
+        page.slot = -1
+        if self.scrub_period:
+            del self.phases[bisect.bisect_left(self.phases, (page.scrub_phase, page.ue_id))]
