@@ -119,8 +119,9 @@ class FreshPages(Generic[P]):
         self.running = True
         if self.pages:
             self.counts = self.rng.multinomial(len(self.pages), self.classes.shares)
-            for cls in range(len(self.counts)):
-                self._restart(cls)
+            for cls, count in enumerate(self.counts):
+                if count:
+                    self._restart(cls)
             self._schedule_scrub()
 
     def stop(self) -> None:
