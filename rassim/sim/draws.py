@@ -23,20 +23,20 @@ BLOCK = 4096
 class Draws:
     """Uniform, integer, exponential, weighted and multinomial draws from one generator."""
 
-    __slots__ = ("_generator", "_make", "random")
+    __slots__ = ("_made", "_make", "random")
 
     def __init__(self, make: Callable[[], np.random.Generator]) -> None:
         # The generator is made on the first draw: most components never draw.
         self._make = make
-        self._generator: np.random.Generator | None = None
+        self._made: np.random.Generator | None = None
         self.random: Callable[[], float] = chain.from_iterable(_uniforms(self)).__next__
         """A uniform number in [0, 1)."""
 
     def generator(self) -> np.random.Generator:
         """The stream's generator (made now if it was not)."""
-        if self._generator is None:
-            self._generator = self._make()
-        return self._generator
+        if self._made is None:
+            self._made = self._make()
+        return self._made
 
     def below(self, n: int) -> int:
         """A uniform integer in [0, n), for n < 2**52 (so ``random() * n`` rounds below n)."""
