@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -434,6 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunFailed as error:  # a group of hosts failed twice on a cluster
         print(f"rassim: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader left (`rassim keys | head`): stop quietly, as
+        # a pipeline's writers do, without a second error when Python flushes stdout
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as error:  # the disk filled up, a file vanished, ...: not a bug
         where = f"{error.filename}: " if error.filename else ""
         print(f"rassim: error: {where}{error.strerror or error}", file=sys.stderr)

@@ -25,7 +25,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -218,6 +218,9 @@ def clean_leftovers(parent: Path) -> None:
         if match["kind"] == "partial":
             if (entry / _STAGE_MARK).exists():
                 shutil.rmtree(entry, ignore_errors=True)
+            else:  # killed between making the stage and marking it: empty, nothing to lose
+                with suppress(OSError):
+                    entry.rmdir()
             continue
         original = parent / match["name"]
         if not original.exists() and not original.is_symlink():

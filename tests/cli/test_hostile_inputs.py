@@ -97,6 +97,7 @@ def _stale_stage(root: Path) -> None:
     (stage / ".rassim-stage").touch()
     (stage / "errors.parquet").write_bytes(b"half written")
     _earlier("run", f".kept.old-{pid}")(root)
+    (root / f".out.partial-{_dead_pid()}").mkdir()  # killed before marking its stage
 
 
 def _nothing(root: Path) -> None:
