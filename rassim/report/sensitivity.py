@@ -116,7 +116,7 @@ def sobol_bars(study: Study) -> Figure:
     if sobol.empty:
         raise Unavailable("no Sobol indices in this study")
     metrics = [m for m in study.shown_metrics if m in set(sobol["metric"])]
-    figure, panels = _grid(len(metrics), 3, 11.5, 2.6)
+    figure, panels = _grid(len(metrics), 3, 13.5, 2.6)
     for axes, name in zip(panels, metrics, strict=True):
         mine = sobol[sobol["metric"] == name]
         note = mine["note"].dropna()

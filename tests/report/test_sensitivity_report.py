@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rassim.report import build_report, load
+from rassim.report.sensitivity import screening, sobol_bars, verdict_regions, verdict_shares
 from rassim.scenario import Scenario
 from rassim.sensitivity.design import load_study
 from rassim.sensitivity.execute import sensitivity
@@ -110,3 +111,20 @@ def test_a_study_beside_a_sweep_gets_its_own_section(
     assert (page.parent / "page-size" / "memory_lost_by_page_size.png").is_file()
     text = page.read_text()
     assert "id='toy-study'" in text and "id='page-size'" in text
+
+
+COMMITTED = Path(__file__).resolve().parents[2] / "results" / "assumptions"
+
+
+@pytest.mark.parametrize(
+    "draw", [screening, sobol_bars, verdict_shares, verdict_regions], ids=lambda f: f.__name__
+)
+def test_the_committed_study_figures_fit_their_canvas(draw) -> None:
+    """The committed study's long assumption names and nine panels: nothing drawn past
+    the figure's edge, where the PNG would cut it."""
+    figure = draw(load(COMMITTED))
+    figure.canvas.draw()
+    box = figure.get_tightbbox(figure.canvas.get_renderer())  # inches, like the size
+    width, height = figure.get_size_inches()
+    assert box.x0 >= 0 and box.y0 >= 0, box
+    assert box.x1 <= width and box.y1 <= height, (box, width, height)
