@@ -21,10 +21,12 @@ from rassim.report.html import Section
 from rassim.report.results import Study
 from rassim.report.series import Unavailable
 from rassim.report.style import metric, new_figure, style_axes
+from rassim.report.verdict import Verdict
 from rassim.results.comparison import interval_text
 
 WIN, TIE, LOSS = "#0072B2", "#BBBBBB", "#D55E00"  # B better (blue), no difference, worse
 SCREENED = 25  # parameters the screening map shows at most
+HEADLINE = 4  # metrics the report's opening verdict names: the study's first ones
 
 
 def short(key: str) -> str:
@@ -409,6 +411,7 @@ def _rank(ranks: pd.Series, key: str) -> str:
 def section(study: Study, anchor: str) -> Section:
     """The study's section of the report, before its figures are drawn."""
     return Section(
+        verdict=study_verdict(study),
         name=study.name,
         anchor=anchor,
         kind=study.kind,
@@ -420,6 +423,47 @@ def section(study: Study, anchor: str) -> Section:
         parameters=study.texts,
         table_title=f"The verdict ({_level(study)} exact intervals of the shares)",
         tables=[("The assumptions", parameter_table(study))],
+    )
+
+
+def study_verdict(study: Study) -> Verdict:
+    """What the report says first about a study: on each headline metric, how often B
+    beat A over the sampled assumptions, and the one assumption that alone explains a
+    clear share of the difference's variance."""
+    out = Verdict()
+    if study.verdict is None:
+        return out
+    rows = study.verdict.set_index("metric")
+    for name in [m for m in study.shown_metrics if m in rows.index][:HEADLINE]:
+        row = rows.loc[name]
+        sentence = (
+            f"{study.b} beats {study.a} on {metric(name).label} in "
+            f"{_share(row, 'b_wins')} of {int(row['samples'])} samples of the assumptions "
+            f"and does worse in {_share(row, 'b_loses')}"
+        )
+        decisive = _decisive(study, name)
+        out.findings.append(sentence + (f"; {decisive}" if decisive else "") + ".")
+    return out
+
+
+def _decisive(study: Study, name: str) -> str:
+    """The assumption with the largest first-order Sobol index of the difference in
+    ``name``, if its interval clears zero ("" otherwise)."""
+    indices = study.indices
+    first = indices[
+        (indices["method"] == "sobol")
+        & (indices["metric"] == name)
+        & (indices["index"] == "S1")
+        & (indices["parameters"].fillna("").str.count(",") == 0)  # one assumption, not a group
+    ]
+    if first.empty:
+        return ""
+    top = first.loc[first["value"].idxmax()]
+    if not top["ci_low"] > 0:
+        return ""
+    return (
+        f"{top['parameter']} alone explains {top['value']:.2f} "
+        f"[{top['ci_low']:.2f}, {top['ci_high']:.2f}] of its variance (first-order Sobol index)"
     )
 
 
