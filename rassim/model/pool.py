@@ -127,10 +127,8 @@ class FreshPages(Generic[P]):
     def stop(self) -> None:
         """The host stopped: no clock matters until it boots (which draws the classes again)."""
         self.running = False
-        for cls, clock in enumerate(self.clocks):
-            if clock is not None:
-                clock.cancel()
-                self.clocks[cls] = None
+        for cls in range(len(self.clocks)):
+            self._cancel(cls)
         if self.scrub is not None:
             self.scrub.cancel()
             self.scrub = None
@@ -139,18 +137,20 @@ class FreshPages(Generic[P]):
         """VM ``vm`` stopped: the pages of its classes are drawn and handed over (what the
         VM's reset does to each page depends on what it is)."""
         for cls in self.classes.by_vm[vm]:
-            self._cancel(cls)
-            for _ in range(self.counts[cls]):
-                self.claim(self._take(), cls, None)
-            self.counts[cls] = 0
+            self._hand_over(cls)
 
     def drain(self) -> None:
         """The run ended: every page left takes a class (for the UE table)."""
         self.stop()
-        for cls, count in enumerate(self.counts):
-            for _ in range(count):
-                self.claim(self._take(), cls, None)
-            self.counts[cls] = 0
+        for cls in range(len(self.counts)):
+            self._hand_over(cls)
+
+    def _hand_over(self, cls: int) -> None:
+        """Every page of class ``cls`` takes it now; its clock no longer matters."""
+        self._cancel(cls)
+        for _ in range(self.counts[cls]):
+            self.claim(self._take(), cls, None)
+        self.counts[cls] = 0
 
     # -- the clocks --------------------------------------------------------------------------
     def _cancel(self, cls: int) -> None:
@@ -164,9 +164,9 @@ class FreshPages(Generic[P]):
         self._cancel(cls)
         rate = self.counts[cls] * self.classes.rates[cls]
         if rate > 0 and self.running:
-            at = self.env.now + self.rng.exponential(1 / rate)
+            now = self.env.now
+            at = now + self.rng.exponential(1 / rate)
             if at < self.horizon_ns:
-                now = self.env.now
                 self.clocks[cls] = Timer(self.env, math.ceil(at) - now, cls, self._touched)
 
     def _touched(self, clock: Timer) -> None:
