@@ -18,10 +18,9 @@ from rassim.report.figures import policies
 from rassim.report.results import Results
 from rassim.report.series import (
     Unavailable,
+    name_points,
     need_table,
     ordered_points,
-    point_labels,
-    points_label,
 )
 from rassim.report.style import (
     CI_ALPHA,
@@ -105,7 +104,6 @@ def blast_radius(results: Results) -> Figure:
     shares = radius_shares(results)
     present = set(shares["point_id"])
     points = [p for p in ordered_points(results) if p in present]
-    labels = point_labels(results)
     figure = new_figure(width=9.0, height=max(3.4, 0.42 * len(points) + 2.0))
     axes = figure.subplots()
     table = shares.set_index(["point_id", "radius"])
@@ -143,14 +141,10 @@ def blast_radius(results: Results) -> Figure:
     for y, point in zip(ys.tolist(), points, strict=True):
         ues = int(table.loc[(point, RADII[0]), "ues"])
         axes.text(101, y, f"n={ues:,}", ha="left", va="center", fontsize=7, color="#444")
-    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
-    colours = results.aggregate.set_index("point_id").get(POLICY_COLUMN)
-    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
-        tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
+    name_points(axes, results, ys, points)
     axes.set_xlim(0, 110)
     axes.set_xticks(range(0, 101, 20))
     axes.set_ylim(*slots(len(points)))
-    axes.set_ylabel(points_label(results))
     axes.set_xlabel("share of consumed UEs, by their worst outcome (%)")
     style_axes(axes)
     handles, names = axes.get_legend_handles_labels()
@@ -274,7 +268,6 @@ def downtime(results: Results) -> Figure:
         raise Unavailable("no downtime values")
     present = set(frame["point_id"])
     points = [p for p in ordered_points(results) if p in present]
-    labels = point_labels(results)
     table = results.aggregate.set_index("point_id")
     colours = table.get(POLICY_COLUMN)
     figure = new_figure(width=9.0, height=max(3.6, 0.5 * len(points) + 2.2))
@@ -310,11 +303,8 @@ def downtime(results: Results) -> Figure:
             capsize=3,
             gid=f"ci:downtime:{point}",
         )
-    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
-    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
-        tick.set_color(policy_colour(colours.get(point) if colours is not None else None))
+    name_points(axes, results, ys, points)
     axes.set_ylim(*slots(len(points)))
-    axes.set_ylabel(points_label(results))
     axes.set_xlabel("VM downtime (minutes per VM-year)")
     style_axes(axes)
     handles: list[Any] = [Patch(color=policy_colour(p), alpha=0.35) for p in policies(results)]

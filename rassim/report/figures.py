@@ -18,11 +18,10 @@ from matplotlib.ticker import MaxNLocator
 from rassim.report.results import Results
 from rassim.report.series import (
     Unavailable,
+    name_points,
     need_factor,
     need_metric,
     ordered_points,
-    point_labels,
-    points_label,
     policy_rank,
     series,
 )
@@ -231,7 +230,6 @@ def point_comparison(results: Results) -> Figure:
         raise Unavailable("needs at least two points")
     table = results.aggregate.set_index("point_id")
     points = ordered_points(results)
-    labels = point_labels(results)
     height = max(3.5, 0.42 * len(points) + 1.6)
     figure = new_figure(width=max(7.0, 3.4 * len(names) + 1.6), height=height)
     panels = figure.subplots(1, len(names), sharey=True, squeeze=False)[0]
@@ -259,11 +257,8 @@ def point_comparison(results: Results) -> Figure:
         if spec.full_range:
             axes.set_xlim(spec.low - 0.03 * spec.high, spec.high * 1.03)
         style_axes(axes)
-    panels[0].set_yticks(ys, [labels[p].replace("\n", ", ") for p in points])
-    panels[0].set_ylabel(points_label(results))
+    name_points(panels[0], results, ys, points, fontsize=None)
     panels[0].set_ylim(*slots(len(points)))
-    for tick, point in zip(panels[0].get_yticklabels(), points, strict=True):
-        tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
     note = f"pooled over the hosts of {results.replications} run(s) per point; bars: 95% CI"
     titled(figure, panels[0], "Outcomes per point (policy, VMM strategy, ...)", note)
     return figure
@@ -284,7 +279,6 @@ def recovery_vs_event_survival(results: Results) -> Figure:
     if len(points) < 2:
         raise Unavailable("needs at least two points with consumed UEs")
     points.sort(key=lambda p: table.loc[p, "recovery_rate_mean"])
-    labels = point_labels(results)
     figure = new_figure(width=8.0, height=max(3.4, 0.4 * len(points) + 1.8))
     axes = figure.subplots()
     ys = np.arange(len(points))
@@ -317,10 +311,7 @@ def recovery_vs_event_survival(results: Results) -> Figure:
             linewidth=1,
             zorder=0,
         )
-    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], fontsize=8)
-    axes.set_ylabel(points_label(results))
-    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
-        tick.set_color(policy_colour(table.loc[point].get(POLICY_COLUMN, "?")))
+    name_points(axes, results, ys, points)
     axes.set_xlim(-0.02, 1.02)
     axes.set_xlabel("share (recovered UEs; VM-surviving events)")
     handles = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rassim.report.results import Results
@@ -103,6 +104,20 @@ def points_label(results: Results) -> str:
     """What :func:`point_labels` name, for the axis they label: the KVM policy, then the
     other factors varied (``KVM policy, VMM SEA handling, VMM unmaps the page``)."""
     return ", ".join(factor_label(c) for c in [POLICY_COLUMN, *results.varying((POLICY_COLUMN,))])
+
+
+def name_points(
+    axes, results: Results, ys: np.ndarray, points: list[int], fontsize: float | None = 8
+) -> None:
+    """Label ``points`` at ``ys`` on the y axis of ``axes``, each label in its KVM
+    policy's colour, and name the axis after the factors they list (:func:`points_label`)."""
+    labels = point_labels(results)
+    text = {} if fontsize is None else {"fontsize": fontsize}
+    axes.set_yticks(ys, [labels[p].replace("\n", ", ") for p in points], **text)
+    policy = results.aggregate.set_index("point_id").get(POLICY_COLUMN)
+    for tick, point in zip(axes.get_yticklabels(), points, strict=True):
+        tick.set_color(policy_colour(None if policy is None else policy.get(point)))
+    axes.set_ylabel(points_label(results))
 
 
 def ordered_points(results: Results) -> list[int]:
