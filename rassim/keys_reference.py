@@ -12,7 +12,6 @@ line, so ``--out`` replaces only a file it wrote.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -25,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from rassim.config import choices, field_type
 from rassim.errors import ConfigError
+from rassim.files import write_whole
 from rassim.scenario import QUANTITIES, Scenario, quantity_kind
 
 HEADER = (
@@ -308,10 +308,4 @@ def write(path: Path, text: str) -> None:
             )
     if not path.parent.is_dir():
         raise ConfigError(f"{path}: no directory {path.parent} to write it in")
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_whole(path, text)

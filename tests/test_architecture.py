@@ -36,6 +36,7 @@ TIERS = {
     "rassim.arch": 1,
     "rassim.interrupts": 2,
     "rassim.errors": 2,
+    "rassim.files": 2,
     "rassim.scenario": 2,
     "rassim.presets": 2,
     "rassim.config": 2,

@@ -14,7 +14,6 @@ is what remains.
 from __future__ import annotations
 
 import math
-import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import tomli_w
 
 from rassim.config import validate
 from rassim.errors import ConfigError
+from rassim.files import write_whole
 from rassim.replay.log import ErrorLog
 from rassim.replay.pagetypes import Placement, placement
 from rassim.replay.records import BEYOND_MEMORY
@@ -309,12 +309,7 @@ def write_scenario(path: Path, text: str) -> None:
                 "(rassim never overwrites a file it did not write)"
             )
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)
+    write_whole(path, text)
 
 
 def _wrap(text: str, indent: str) -> list[str]:
