@@ -23,8 +23,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from rassim.sim.deadlines import Deadline
 from rassim.sim.draws import Draws
-from rassim.sim.events import Timer
 
 PAGE = 4096
 
@@ -53,7 +53,7 @@ class PoisonedHugePage:
     untouched: list[int]
     rates: list[float]
     touched: int = 0
-    clock: Timer | None = None  # the next first touch
+    clock: Deadline | None = None  # the next first touch
 
     def rate(self) -> float:
         """Touches per ns of all untouched subpages together."""

@@ -4,9 +4,15 @@ A UE is one poisoned page. It is *latent* until the first of two clocks runs out
 read by its owner (exponential, at the owner class's access rate) or the patrol
 scrubber's next visit (period ``memory.scrub_period`` with a uniform phase per page).
 A free page is never read: its "access" is its allocation, which rewrites it. The
-earlier of the two is the page's one pending :class:`~rassim.sim.events.Timer`; when it
-runs out, the memory node opens an error event and sends it on: a read to the CPU, a
-touch of a retired GPA to KVM, a scrub to EL3 or the host.
+earlier of the two is the page's one pending :class:`~rassim.sim.deadlines.Deadline`;
+when it runs out, the memory node opens an error event and sends it on: a read to the
+CPU, a touch of a retired GPA to KVM, a scrub to EL3 or the host.
+
+A host's clocks (its pages', its huge pages', its pool's) are on one calendar
+(:class:`~rassim.sim.deadlines.Deadlines`) of which only the earliest is on SimPy's
+queue: most clocks are cancelled before they run out (the page is retired, its VM
+stops, the host panics), and a cancelled one costs no SimPy step. A host that stops
+drops its whole calendar.
 
 The memory node is the only writer of UE state. The layers act on pages through
 :class:`~rassim.model.interfaces.Pages` (by UE id): the page stays poisoned
@@ -44,15 +50,27 @@ from rassim.model.outcomes import Context, EventKind
 from rassim.model.pool import FreshPages, OwnerClasses
 from rassim.scenario import MemoryConfig, Owner, Placement, Scenario
 from rassim.sim.channel import Channel
+from rassim.sim.deadlines import Deadline, Deadlines
 from rassim.sim.draws import Draws
 from rassim.sim.environment import Environment
-from rassim.sim.events import Timer
 from rassim.sim.units import NS_PER_H, parse_size
 
 _FREE = (Owner.HOST_FREE, Owner.GUEST_FREE)
 GUEST_RAM_BASE = 0x4000_0000  # QEMU virt: RAM starts at 1 GiB (seed 003: PA 0x40fa6000)
 DEVICE_BASE = 0x80_0000_0000  # QEMU virt: the high PCIe MMIO window (BARs) at 512 GiB
 _PER_VM = (Owner.HOST_STAGE2, Owner.VMM, Owner.DEVICE)  # host-level owners that are a VM's
+# Members the per-event code compares with, as module names: an enum class's attribute
+# costs some 70 ns on Python 3.11, a module name some 10.
+_CONSUMPTION, _RETOUCH, _SCRUB = EventKind.CONSUMPTION, EventKind.RETOUCH, EventKind.SCRUB
+_VMM, _DEVICE, _GUEST_ANON = Owner.VMM, Owner.DEVICE, Owner.GUEST_ANON
+# What a read of a page is (MODEL 4): by its owner, at a fixed exception level; or for
+# the EL drawn (EL0, EL1), by its owner, else a guest's user or kernel access.
+_FIXED_EL = {Owner.HOST_KERNEL: (Context.HOST_KERNEL, 1), Owner.VMM: (Context.VMM, 0)}
+_WALKS = {
+    Owner.HOST_STAGE2: (Context.HOST_STAGE2_WALK,) * 2,
+    Owner.GUEST_PAGE_TABLE: (Context.GUEST_STAGE1_WALK,) * 2,
+}
+_GUEST_ACCESS = (Context.GUEST_USER, Context.GUEST_KERNEL)
 
 
 @dataclass(slots=True, eq=False)
@@ -85,7 +103,7 @@ class Ue:
     logged: bool = False  # the host holds a record of it (CPER, or the panic it caused)
     consumptions: int = 0
     events: int = 0
-    clock: Timer | None = None  # its next touch or scrub
+    clock: Deadline | None = None  # its next touch or scrub (or one that ran, or was cleared)
     due: EventKind = EventKind.SCRUB  # what happens when the clock runs out
     parent: Ue | None = None  # a subpage: the UE whose host poisoning took it out
     huge: PoisonedHugePage | None = None  # the host poisoned the huge page holding it
@@ -202,12 +220,12 @@ class MemoryMap:
         device memory BAR; None for host memory."""
         if owner.in_guest_ram:
             return GUEST_RAM_BASE + PAGE * rng.below(self.guest_memory // PAGE)
-        if owner is Owner.DEVICE:
+        if owner is _DEVICE:
             return DEVICE_BASE + PAGE * rng.below(self.device_memory // PAGE)
         return None
 
     def draw_process(self, rng: Draws, owner: Owner) -> int | None:
-        return rng.below(self.processes) if owner is Owner.GUEST_ANON else None
+        return rng.below(self.processes) if owner is _GUEST_ANON else None
 
 
 class MemoryNode:
@@ -236,7 +254,7 @@ class MemoryNode:
         self.host = host
         self.map = memory_map
         self.rng = rng
-        self.horizon_ns = horizon_ns
+        self.deadlines = Deadlines(env, horizon_ns)
         self.ledger = ledger
         self.reads = reads
         self.retouches = retouches
@@ -264,11 +282,10 @@ class MemoryNode:
         # Pages a host reboot rewrote, until their new owners are drawn.
         self.owner_classes, shares = memory_map.classes()
         self.fresh: FreshPages[Ue] = FreshPages(
-            env,
             rng,
             self._classes(shares),
             self.scrub_period,
-            horizon_ns,
+            self.deadlines,
             self.vms_down,
             [vm for _, vm in self.owner_classes],
             self._claim,
@@ -382,26 +399,30 @@ class MemoryNode:
             return  # the boot arms it again
         now = self.env.now
         at = math.inf
-        kind = EventKind.SCRUB
-        if self._touchable(ue):
+        kind = _SCRUB
+        owner = ue.owner
+        retired = ue.host_poisoned or ue.vmm_unmapped
+        # A retired page is touched while the guest can still reach the GPA, or the VMM
+        # its own (hwpoisoned) mapping.
+        touchable = not retired or ue.gpa is not None or owner is _VMM
+        if touchable and not (ue.cleared or ue.detached or ue.guest_poisoned):
             if ue.first_delay is not None:
                 at = now + ue.first_delay
                 ue.first_delay = None
-            elif (gap := self.read_gap[ue.owner]) is not None:
+            elif (gap := self.read_gap[owner]) is not None:
                 at = now + ue.rng.exponential(gap)
             if at < math.inf:
-                retouch = self._host_unmapped(ue) or ue.vmm_unmapped
-                kind = EventKind.RETOUCH if retouch else EventKind.CONSUMPTION
+                retouch = retired and (ue.vmm_unmapped or self._host_unmapped(ue))
+                kind = _RETOUCH if retouch else _CONSUMPTION
         period = self.scrub_period
         # Device memory is not on the host's DRAM patrol scrubber (assumption).
         scrubbed = not (ue.host_poisoned or ue.scrub_reported or ue.detached)
-        if period and scrubbed and ue.owner is not Owner.DEVICE:
+        if period and scrubbed and owner is not _DEVICE:
             scrub = now + period - (now - ue.scrub_phase) % period
             if scrub < at:
-                at, kind = scrub, EventKind.SCRUB
-        if at < self.horizon_ns:
-            ue.due = kind
-            ue.clock = Timer(self.env, math.ceil(at) - now, ue, self._run_out)
+                at, kind = scrub, _SCRUB
+        ue.due = kind
+        ue.clock = self.deadlines.arm(at, ue, self._run_out)
         if ue.huge is not None and not ue.detached:
             self._arm_huge(ue, ue.huge)
 
@@ -438,13 +459,11 @@ class MemoryNode:
         rate = huge.rate()
         if rate > 0:
             at = self.env.now + ue.rng.exponential(1 / rate)
-            if at < self.horizon_ns:
-                huge.clock = Timer(self.env, math.ceil(at) - self.env.now, ue, self._touch_huge)
+            huge.clock = self.deadlines.arm(at, ue, self._touch_huge)
 
-    def _touch_huge(self, clock: Timer) -> None:
+    def _touch_huge(self, parent: Ue) -> None:
         """The guest touches a subpage of the poisoned huge page for the first time since:
         hugetlb_fault() -> VM_FAULT_HWPOISON_LARGE -> SIGBUS AR for that GPA."""
-        parent: Ue = clock.payload
         huge: PoisonedHugePage = parent.huge  # type: ignore[assignment]
         huge.clock = None
         index, gpa = huge.touch(parent.rng)
@@ -469,34 +488,24 @@ class MemoryNode:
         self._touch(subpage)
         self._arm_huge(parent, huge)
 
-    @staticmethod
-    def _touchable(ue: Ue) -> bool:
-        if ue.cleared or ue.detached or ue.guest_poisoned:
-            return False
-        if ue.host_poisoned or ue.vmm_unmapped:
-            # the guest can still reach the GPA, the VMM its own (hwpoisoned) mapping
-            return ue.gpa is not None or ue.owner is Owner.VMM
-        return True
-
-    def _run_out(self, clock: Timer) -> None:
+    def _run_out(self, ue: Ue) -> None:
         """The page's clock ran out: it is read, re-touched or scrubbed now."""
-        ue: Ue = clock.payload
         ue.clock = None
         self._touch(ue)
 
     def _touch(self, ue: Ue) -> None:
         """``ue`` is read, re-touched or scrubbed now (``ue.due``): an error event opens."""
         kind = ue.due
-        if kind is EventKind.CONSUMPTION and ue.owner in _FREE:
+        if kind is _CONSUMPTION and ue.owner in _FREE:
             # Allocation writes the page before anyone reads it (clear_page: DC ZVA).
             self._release(ue, within_vm=True)
             return
         process = ue.process
         counted = ue.parent or ue  # the UE the event belongs to
-        if kind is EventKind.SCRUB:
+        if kind is _SCRUB:
             context, el = Context.SCRUBBER, None
         else:
-            if kind is EventKind.CONSUMPTION:
+            if kind is _CONSUMPTION:
                 counted.consumptions += 1
             context, el = self._context(ue)
             if process is None and context.in_guest:
@@ -515,9 +524,9 @@ class MemoryNode:
             self.env.now,
             ue.ue_id,
         )
-        if kind is EventKind.CONSUMPTION:
+        if kind is _CONSUMPTION:
             self.reads.send(PoisonRead(error))
-        elif kind is EventKind.RETOUCH:
+        elif kind is _RETOUCH:
             # KVM checks a userfault GPA before it looks for the pfn (KVM Userfault v1 06/13).
             hwpoisoned = self._host_unmapped(ue) and not ue.vmm_unmapped
             self.retouches.send(Stage2Fault(error, hwpoisoned))
@@ -527,19 +536,13 @@ class MemoryNode:
     def _context(self, ue: Ue) -> tuple[Context, int | None]:
         """The context and exception level of the read that consumes ``ue`` (MODEL 4)."""
         owner = ue.owner
-        if owner is Owner.HOST_KERNEL:
-            return Context.HOST_KERNEL, 1
-        if owner is Owner.VMM:
-            return Context.VMM, 0
-        if ue.forced_el is not None:
-            el = ue.forced_el
-        else:
+        fixed = _FIXED_EL.get(owner)
+        if fixed is not None:
+            return fixed
+        el = ue.forced_el
+        if el is None:
             el = 1 if ue.rng.random() < self.access[owner].p_kernel else 0
-        if owner is Owner.HOST_STAGE2:
-            return Context.HOST_STAGE2_WALK, el
-        if owner is Owner.GUEST_PAGE_TABLE:
-            return Context.GUEST_STAGE1_WALK, el
-        return (Context.GUEST_KERNEL if el else Context.GUEST_USER), el
+        return _WALKS.get(owner, _GUEST_ACCESS)[el], el
 
     # -- what the layers do to a page (rassim.model.interfaces.Pages) ------------------------
     def rearm(self, ue_id: int) -> None:
@@ -656,11 +659,11 @@ class MemoryNode:
         self.reads.send(PoisonRead(error))
 
     def host_stopped(self) -> None:
-        """The host stopped: no page's race matters."""
+        """The host stopped: no page's race matters (every clock of the host is dropped at
+        once; the pages' handles to theirs are left, cancelling one does nothing)."""
         self.host_running = False
         self.fresh.stop()
-        for ue in self.pages.values():
-            self._stop_clock(ue)
+        self.deadlines.clear()
 
     def vm_booted(self, vm: int, vmm_restarted: bool, vmm_known: set[int]) -> None:
         """A VM came back: the guest forgot its retired pages; maybe the VMM is new too.
@@ -676,7 +679,7 @@ class MemoryNode:
             if ue.detached or ue.freeing:
                 continue
             retired = ue.host_poisoned or ue.vmm_unmapped
-            if ue.owner is Owner.DEVICE:
+            if ue.owner is _DEVICE:
                 # The device keeps its poison: QEMU cannot remap a RAM-device block
                 # (qemu_ram_remap() skips RAM_PREALLOC) and the VMM forgot what it unmapped.
                 ue.vmm_unmapped = False

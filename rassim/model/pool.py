@@ -11,7 +11,7 @@ touched or scrubbed, so the draws are deferred (the principle of deferred decisi
 - each class has one touch clock, the superposition of its pages' exponential clocks
   (rate: count times the class's access rate per page); when it runs out, one page drawn
   uniformly from the pool is that class's and is touched now;
-- the scrubber visits the pool's pages in order of their phase (one timer, for the next
+- the scrubber visits the pool's pages in order of their phase (one clock, for the next
   one); a page it reaches is still unassigned, so its class is drawn in proportion to
   the counts;
 - a touch of a free page (an allocation rewrites it) moves it to a newly drawn class
@@ -19,6 +19,8 @@ touched or scrubbed, so the draws are deferred (the principle of deferred decisi
 
 A reboot so costs one draw per owner class, whatever the number of pages; a page costs
 work when its class is drawn, which is when it is touched, scrubbed, or its VM stops.
+The clocks are deadlines on the host's calendar (:class:`~rassim.sim.deadlines.Deadlines`),
+shared with the memory node's pages.
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
+from rassim.sim.deadlines import Deadline, Deadlines
 from rassim.sim.draws import Draws
-from rassim.sim.environment import Environment
-from rassim.sim.events import Timer
 
 
 class Page(Protocol):
@@ -83,28 +84,27 @@ class FreshPages(Generic[P]):
 
     def __init__(
         self,
-        env: Environment,
         rng: Draws,
         classes: OwnerClasses,
         scrub_period: int,
-        horizon_ns: int,
+        deadlines: Deadlines,
         vms_down: set[int],
         vm_of: Sequence[int | None],
         claim: Callable[[P, int, bool | None], None],
     ) -> None:
-        self.env = env
+        self.env = deadlines.env
         self.rng = rng
         self.classes = classes
         self.scrub_period = scrub_period
-        self.horizon_ns = horizon_ns
+        self.deadlines = deadlines
         self.vms_down = vms_down
         self.vm_of = vm_of
         self.claim = claim
         self.pages: list[P] = []  # unassigned, in no particular order
         self.phases: list[tuple[int, int, P]] = []  # (phase, ue_id, page), sorted
         self.counts = [0] * len(classes.rates)
-        self.clocks: list[Timer | None] = [None] * len(classes.rates)
-        self.scrub: Timer | None = None
+        self.clocks: list[Deadline | None] = [None] * len(classes.rates)
+        self.scrub: Deadline | None = None
         self.running = False
 
     # -- the host going down and coming back -------------------------------------------------
@@ -164,15 +164,12 @@ class FreshPages(Generic[P]):
         self._cancel(cls)
         rate = self.counts[cls] * self.classes.rates[cls]
         if rate > 0 and self.running:
-            now = self.env.now
-            at = now + self.rng.exponential(1 / rate)
-            if at < self.horizon_ns:
-                self.clocks[cls] = Timer(self.env, math.ceil(at) - now, cls, self._touched)
+            at = self.env.now + self.rng.exponential(1 / rate)
+            self.clocks[cls] = self.deadlines.arm(at, cls, self._touched)
 
-    def _touched(self, clock: Timer) -> None:
+    def _touched(self, cls: int) -> None:
         """A page of class ``cls`` is touched now: drawn from the pool and handed over, or
         if the class is free memory, allocated (rewritten) into a newly drawn class."""
-        cls: int = clock.payload
         self.clocks[cls] = None
         self.counts[cls] -= 1
         move = self.classes.moves[cls]
@@ -199,11 +196,9 @@ class FreshPages(Generic[P]):
         into = now % period
         i = bisect.bisect_right(self.phases, (into, math.inf))
         phase = self.phases[i][0] if i < len(self.phases) else self.phases[0][0] + period
-        at = now - into + phase
-        if at < self.horizon_ns:
-            self.scrub = Timer(self.env, at - now, None, self._scrubbed)
+        self.scrub = self.deadlines.arm(now - into + phase, None, self._scrubbed)
 
-    def _scrubbed(self, clock: Timer) -> None:
+    def _scrubbed(self, _: None) -> None:
         """The scrubber reaches the pages whose phase is now: each one's class is drawn
         in proportion to the counts (those of the pool's pages it could be)."""
         self.scrub = None

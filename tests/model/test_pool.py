@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from rassim.model.pool import FreshPages, OwnerClasses
+from rassim.sim.deadlines import Deadlines
 from rassim.sim.environment import Environment
 from rassim.sim.streams import Streams
 
@@ -46,11 +47,10 @@ def run_pool(seed: int) -> list[tuple[int, int, bool | None, int]]:
     claims: list[tuple[int, int, bool | None, int]] = []
     classes = OwnerClasses(SHARES, RATES, SCRUBBED, [None] * 3, [])
     pool: FreshPages[Page] = FreshPages(
-        env,
         Streams(seed).draws("pool"),
         classes,
         PERIOD,
-        10 * PERIOD,
+        Deadlines(env, 10 * PERIOD),
         set(),
         [None] * 3,
         lambda page, cls, touched: claims.append((page.ue_id, cls, touched, env.now)),
@@ -97,11 +97,10 @@ def test_a_stopped_vm_takes_its_pages_with_their_classes(vm_stops_at: int) -> No
     claims: list[tuple[int, int, bool | None, int]] = []
     classes = OwnerClasses([0.25] * 4, [1 / 400] * 4, [True] * 4, [None] * 4, [[0, 1], [2, 3]])
     pool: FreshPages[Page] = FreshPages(
-        env,
         Streams(3).draws("pool"),
         classes,
         PERIOD,
-        10 * PERIOD,
+        Deadlines(env, 10 * PERIOD),
         set(),
         [0, 0, 1, 1],
         lambda page, cls, touched: claims.append((page.ue_id, cls, touched, env.now)),
