@@ -11,8 +11,8 @@ CPU, a touch of a retired GPA to KVM, a scrub to EL3 or the host.
 A host's clocks (its pages', its huge pages', its pool's) are on one calendar
 (:class:`~rassim.sim.deadlines.Deadlines`) of which only the earliest is on SimPy's
 queue: most clocks are cancelled before they run out (the page is retired, its VM
-stops, the host panics), and a cancelled one costs no SimPy step. A host that stops
-drops its whole calendar.
+stops, the host panics), and a cancelled one costs no SimPy step unless it was the
+earliest. A host that stops drops its whole calendar.
 
 The memory node is the only writer of UE state. The layers act on pages through
 :class:`~rassim.model.interfaces.Pages` (by UE id): the page stays poisoned

@@ -10,8 +10,10 @@ the earliest has a ``Timer`` on SimPy's queue (the *wake-up*):
 - :meth:`Deadlines.arm` returns a :class:`Deadline`, whose :meth:`~Deadline.cancel` is
   the one idiom for "this wait no longer matters", as for a ``Timer``; a cancelled
   deadline stays in the heap until it reaches the top, and is dropped then;
-- a deadline earlier than the wake-up gets a wake-up of its own (the later one is
-  cancelled); a wake-up whose deadline was cancelled meanwhile just schedules the next;
+- a deadline earlier than the wake-up gets a wake-up of its own, and the later one
+  stays for the deadline it was for; a wake-up whose deadline was cancelled meanwhile
+  runs nothing and schedules the next (so a cancelled deadline costs a SimPy step only
+  if it was the earliest when its wake-up was scheduled);
 - :meth:`Deadlines.clear` drops every deadline at once (the host stopped);
 - deadlines due at the same instant run in the order they were armed, as their ``Timer``
   events would have; one armed during a wake-up for that same instant runs after the
