@@ -301,8 +301,12 @@ def is_instruction_abort(esr: int) -> bool:
     return esr_ec(esr) in (ExceptionClass.IABT_LOW, ExceptionClass.IABT_CUR)
 
 
+_EC_SERROR = ExceptionClass.SERROR << ESR_ELx_EC_SHIFT
+
+
 def is_serror(esr: int) -> bool:
-    return esr_ec(esr) == ExceptionClass.SERROR
+    """``ESR_ELx_EC(esr) == ESR_ELx_EC_SERROR``, the EC compared in place (asked per abort)."""
+    return esr & ESR_ELx_EC_MASK == _EC_SERROR
 
 
 _FSC_SEA_TTW = frozenset(ESR_ELx_FSC_SEA_TTW(n) for n in _TTW_LEVELS)

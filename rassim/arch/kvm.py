@@ -52,35 +52,33 @@ def arm_sea_esr_mask(feat_ras: bool) -> int:
 _ESR_MASKS = (arm_sea_esr_mask(False), arm_sea_esr_mask(True))
 
 
-def sanitise_esr(esr: int, feat_ras: bool) -> int:
-    """``run->arm_sea.esr = esr & esr_mask``: drops ISS2, ISV/SAS/SSE/SRT/SF/AR, VNCR, S1PTW."""
-    return esr & _ESR_MASKS[feat_ras]
-
-
-@dataclass(kw_only=True, slots=True)
+@dataclass(slots=True, init=False)
 class KvmRunArmSea:
     """``kvm_run.arm_sea``; keyword-only because the UAPI order (flags first) differs from the
-    order fields are usually named in. Not changed once built; not frozen because one is
-    built per KVM exit, and a frozen dataclass's ``__init__`` costs as much as the rest of
-    the exit."""
+    order fields are usually named in. Not changed once built; not frozen, and checked in
+    its own ``__init__``, because one is built per KVM exit and a frozen dataclass's
+    ``__init__`` (or a ``__post_init__`` call) costs as much as the rest of the exit."""
 
     esr: int
-    flags: int = 0
-    gva: int = 0
-    gpa: int = 0
+    flags: int
+    gva: int
+    gpa: int
 
     SIZE = _ARM_SEA.size
 
-    def __post_init__(self) -> None:
-        flags, esr, gva, gpa = values = (self.flags, self.esr, self.gva, self.gpa)
+    def __init__(self, *, esr: int, flags: int = 0, gva: int = 0, gpa: int = 0) -> None:
         # The common case in one test: four ints (not bools), none negative or above 64 bits.
-        if type(flags) is type(esr) is type(gva) is type(gpa) is int and not (
-            (flags | esr | gva | gpa) >> 64
+        if not (
+            type(flags) is type(esr) is type(gva) is type(gpa) is int
+            and not (flags | esr | gva | gpa) >> 64
         ):
-            return
-        for name, value in zip(("flags", "esr", "gva", "gpa"), values, strict=True):
-            if not isinstance(value, int) or not 0 <= value <= _U64:
-                raise ValueError(f"{name} must be a u64, got {value!r}")
+            for name, value in (("flags", flags), ("esr", esr), ("gva", gva), ("gpa", gpa)):
+                if not isinstance(value, int) or not 0 <= value <= _U64:
+                    raise ValueError(f"{name} must be a u64, got {value!r}")
+        self.esr = esr
+        self.flags = flags
+        self.gva = gva
+        self.gpa = gpa
 
     @property
     def gpa_valid(self) -> bool:
@@ -98,10 +96,11 @@ class KvmRunArmSea:
 
 
 def arm_sea_exit(esr: int, far: int, ipa: int | None, feat_ras: bool) -> KvmRunArmSea:
-    """What ``kvm_handle_guest_sea()`` writes after memset(0): gva = FAR_EL2 unless FnV; gpa and
-    GPA_VALID only when the fault IPA is known (``ipa != INVALID_GPA``)."""
+    """What ``kvm_handle_guest_sea()`` writes after memset(0): ``esr & esr_mask`` (no ISS2,
+    ISV/SAS/SSE/SRT/SF/AR, VNCR or S1PTW); gva = FAR_EL2 unless FnV; gpa and GPA_VALID only
+    when the fault IPA is known (``ipa != INVALID_GPA``)."""
     return KvmRunArmSea(
-        esr=sanitise_esr(esr, feat_ras),
+        esr=esr & _ESR_MASKS[feat_ras],
         flags=0 if ipa is None else KVM_EXIT_ARM_SEA_FLAG_GPA_VALID,
         gva=0 if esr & ESR_ELx_FnV else far,
         gpa=0 if ipa is None else ipa,
@@ -115,5 +114,4 @@ __all__ = [
     "KvmRunArmSea",
     "arm_sea_esr_mask",
     "arm_sea_exit",
-    "sanitise_esr",
 ]

@@ -91,8 +91,11 @@ class GuestKernel:
             self._memory_failure(error)
             return
         # fault_info[]: 0x10 "synchronous external abort" SIGBUS/BUS_OBJERR; walk codes SIGKILL.
-        signal = "BUS_OBJERR" if esr & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT else "SIGKILL"
-        self.ledger.resolve(error, Outcome.PROCESS_KILLED, f"arm64_notify_die(): {signal}")
+        if esr & ESR_ELx_FSC == ESR_ELx_FSC_EXTABT:
+            detail = "arm64_notify_die(): BUS_OBJERR"
+        else:
+            detail = "arm64_notify_die(): SIGKILL"
+        self.ledger.resolve(error, Outcome.PROCESS_KILLED, detail)
         if error.owner is Owner.GUEST_ANON:
             self.pages.reuse_gpa(error.page)  # the dead process's pages are freed
         else:

@@ -203,13 +203,14 @@ class HostLedger:
 
     def resolve(self, error: ErrorEvent, outcome: Outcome, detail: str) -> None:
         """Record the outcome; a guest process it killed or stalled pays in lost work."""
-        self.ledger.close(error, outcome, self.env.now, detail)
+        now = self.env.now
+        self.ledger.close(error, outcome, now, detail)
         if error.process is None or error.vm is None or not error.context.in_guest:
             return
         if outcome is Outcome.PROCESS_KILLED:
-            self.workloads[error.vm].kill(error.process)
+            self.workloads[error.vm].kill(error.process, now)
         elif outcome is Outcome.RECOVERED:
-            self.workloads[error.vm].stall(error.process, error.started_ns)
+            self.workloads[error.vm].stall(error.process, error.started_ns, now)
 
     def _end_in_flight(self, vm: int | None, outcome: Outcome, detail: str) -> None:
         """Every other event still open on ``vm`` (or on the whole host) ends too."""

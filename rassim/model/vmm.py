@@ -34,16 +34,12 @@ AoStrategy = Callable[["Vmm", ErrorEvent], None]
 RefusedRecord = Callable[["Vmm", ErrorEvent, int], None]
 
 
-def qemu_sea_esr(el: int) -> int:
-    """kvm_inject_arm_sea(): syn_data_abort_no_iss() with FnV=1 and DFSC 0x10, EC by the
-    guest's current EL: 0x92000410 from EL0, 0x96000410 from EL1 (seed 003)."""
-    return data_abort(lower=el == 0, fnv=True)
-
-
-def kvm_sea_esr(el: int) -> int:
-    """inject_abt64() for KVM_SET_VCPU_EVENTS ext_dabt_pending: EC by the guest's mode,
-    IL, DFSC 0x10 and no FnV (FAR_EL1 = the exit's FAR): 0x92000010 / 0x96000010."""
-    return data_abort(lower=el == 0)
+# kvm_inject_arm_sea(): syn_data_abort_no_iss() with FnV=1 and DFSC 0x10, EC by the guest's
+# current EL (the index): 0x92000410 from EL0, 0x96000410 from EL1 (seed 003).
+_QEMU_SEA_ESR = (data_abort(lower=True, fnv=True), data_abort(lower=False, fnv=True))
+# inject_abt64() for KVM_SET_VCPU_EVENTS ext_dabt_pending: EC by the guest's mode (the
+# index), IL, DFSC 0x10 and no FnV (FAR_EL1 = the exit's FAR): 0x92000010 / 0x96000010.
+_KVM_SEA_ESR = (data_abort(lower=True), data_abort(lower=False))
 
 
 class Vmm:
@@ -70,18 +66,19 @@ class Vmm:
         self.inbox = inbox
         self.to_guest = to_guest  # injected SEAs
         self.notify_guest = notify_guest  # action-optional GHES notifications
-        self.strategy = config.sea_exit
+        # inject_cper: the SEA injected after a KVM exit comes with a CPER for its GPA.
+        self.cper_on_exit = config.sea_exit == "inject_cper" and config.guest_ghes
         self.sea_exit = MethodType(self.SEA_EXIT[config.sea_exit], self)
         self.action_optional = MethodType(self.AO_ACTION[config.ao_action], self)
         self.unmap = config.unmap
-        self.restart_after = config.restart_after
+        self.restart_after = config.restart_after or 0  # 0: not set (never restart)
         self.guest_ghes = config.guest_ghes
         self.hang_detect = config.hang_detect
         self.max_retries = config.max_retries
         self.retry_window = config.retry_window
         self.ghes_pending = False  # a record is written and Read Ack is still 0
         self.hwpoison: set[int] = set()  # kvm_hwpoison_page_add(): remapped on reset
-        self.poisoned_gpas: set[int] = set()  # distinct GPAs seen, for restart_after
+        self.poisoned_gpas: set[int] = set()  # distinct GPAs seen, if restart_after is set
         self.retries: dict[int, tuple[int, int]] = {}  # inject_retry: GPA -> (retries, until)
         self.record_refused = MethodType(self.READ_ACK[config.read_ack], self)
         self.read_ack_wait = config.read_ack_wait
@@ -152,8 +149,8 @@ class Vmm:
             self.hwpoison.add(gpa & _PAGE_MASK)
             if self.unmap:
                 self.pages.retire(error.page, Retirer.VMM)
-            if not self._restart_after(error, gpa):
-                self._inject(error, qemu_sea_esr(error.el or 0), cper=True)
+            if not (self.restart_after and self._restart_after(error, gpa)):
+                self._inject(error, _QEMU_SEA_ESR[error.el or 0], cper=True)
 
     def _ignore(self, error: ErrorEvent) -> None:
         """QEMU: "TODO: we currently don't tell the guest at all"."""
@@ -177,8 +174,7 @@ class Vmm:
         exit on a GPA this VMM unmapped: the guest gets an SEA, with a CPER under
         ``inject_cper``."""
         if arm_sea is None:
-            cper = self.strategy == "inject_cper" and self.guest_ghes
-            self._inject(error, kvm_sea_esr(error.el or 0), cper)
+            self._inject(error, _KVM_SEA_ESR[error.el or 0], self.cper_on_exit)
         else:
             self.sea_exit(error, arm_sea)
 
@@ -238,10 +234,9 @@ class Vmm:
             self.hwpoison.add(arm_sea.gpa)
             if self.unmap:
                 self.pages.retire(error.page, Retirer.VMM)
-            if self._restart_after(error, arm_sea.gpa):
+            if self.restart_after and self._restart_after(error, arm_sea.gpa):
                 return
-        cper = self.strategy == "inject_cper" and gpa_valid and self.guest_ghes
-        self._inject(error, kvm_sea_esr(error.el or 0), cper)
+        self._inject(error, _KVM_SEA_ESR[error.el or 0], self.cper_on_exit and gpa_valid)
 
     def _inject_retry(self, error: ErrorEvent, arm_sea: KvmRunArmSea) -> None:
         """Inject the SEA as ``inject`` does; while the same GPA exits again within
@@ -268,9 +263,10 @@ class Vmm:
     }
 
     def _restart_after(self, error: ErrorEvent, gpa: int) -> bool:
-        """restart_after: restart the VM once N distinct GPAs were poisoned."""
+        """restart_after (asked only when set): restart the VM once N distinct GPAs were
+        poisoned."""
         self.poisoned_gpas.add(gpa & _PAGE_MASK)
-        if self.restart_after is not None and len(self.poisoned_gpas) >= self.restart_after:
+        if len(self.poisoned_gpas) >= self.restart_after:
             self.ledger.crash_vm(error, Outcome.VM_RESTARTED, "restart_after reached", False)
             return True
         return False

@@ -61,23 +61,24 @@ class Workload:
             self.lost_down_ns += back - state.since
             state.up, state.since, state.restart_at = True, back, None
 
-    def stall(self, process: int, started: int) -> None:
-        """The vCPU running ``process`` was stopped from ``started`` until now."""
-        state, now = self.processes[process], self._clipped_now()
+    def stall(self, process: int, started: int, now: int) -> None:
+        """The vCPU running ``process`` was stopped from ``started`` until ``now``."""
+        state, now = self.processes[process], min(now, self.horizon)
         self._settle(state, now)
         if self.vm_up and state.up:
             self.lost_stall_ns += max(0, now - min(started, self.horizon))
 
-    def kill(self, process: int) -> None:
-        """The process dies; it restarts after ``guest.process_restart`` if its VM runs."""
-        state, now = self.processes[process], min(self.env.now, self.horizon)
-        self._settle(state, now)
+    def kill(self, process: int, now: int) -> None:
+        """The process dies ``now``; it restarts after ``guest.process_restart`` if its VM
+        runs."""
+        state, clipped = self.processes[process], min(now, self.horizon)
+        self._settle(state, clipped)
         if not (self.vm_up and state.up):
             return
         self.kills += 1
-        self.lost_inflight_ns += self._inflight(state, now)
-        state.up, state.since = False, now
-        state.restart_at = self.env.now + self.restart_delay
+        self.lost_inflight_ns += self._inflight(state, clipped)
+        state.up, state.since = False, clipped
+        state.restart_at = now + self.restart_delay
 
     def vm_down(self) -> None:
         """The VM stopped running: every running process loses its uncommitted work."""
