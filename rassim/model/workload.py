@@ -50,9 +50,6 @@ class Workload:
     def _clipped_now(self) -> int:
         return min(self.env.now, self.horizon)
 
-    def _inflight(self, process: _Process, now: int) -> int:
-        return (now - process.since) % self.work_unit if self.work_unit else 0
-
     def _settle(self, state: _Process, now: int) -> None:
         """Bring a killed process back if its restart time has passed (no timer needed:
         nothing happens to a restarting process that cannot wait until it is looked at)."""
@@ -76,7 +73,8 @@ class Workload:
         if not (self.vm_up and state.up):
             return
         self.kills += 1
-        self.lost_inflight_ns += self._inflight(state, clipped)
+        if self.work_unit:  # what it did since its last commit
+            self.lost_inflight_ns += (clipped - state.since) % self.work_unit
         state.up, state.since = False, clipped
         state.restart_at = now + self.restart_delay
 
@@ -84,7 +82,7 @@ class Workload:
         """The VM stopped running: every running process loses its uncommitted work."""
         if not self.vm_up:
             return
-        now = self._clipped_now()
+        now, unit = self._clipped_now(), self.work_unit
         self.vm_up, self.vm_down_since = False, now
         self.outages += 1
         for state in self.processes:
@@ -92,7 +90,8 @@ class Workload:
                 self._settle(state, now)
                 state.restart_at = None  # the VM's return restarts it
             if state.up:
-                self.lost_inflight_ns += self._inflight(state, now)
+                if unit:  # what it did since its last commit
+                    self.lost_inflight_ns += (now - state.since) % unit
                 state.up, state.since = False, now
 
     def vm_up_again(self) -> None:
