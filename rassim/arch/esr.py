@@ -344,6 +344,9 @@ def is_sea(esr: int) -> bool:
     return fsc in (ESR_ELx_FSC_EXTABT, ESR_ELx_FSC_SECC) or sea_ttw_level(esr) is not None
 
 
+_SEVERITIES = {int(s): s for s in SErrorSeverity}  # by AET (no SErrorSeverity() call per SError)
+
+
 def arm64_is_ras_serror(esr: int, has_ras: bool = True) -> bool:
     """asm/traps.h ``arm64_is_ras_serror()``: IDS set -> not RAS; else RAS iff the CPU has it."""
     return not esr & ESR_ELx_IDS and has_ras
@@ -357,8 +360,7 @@ def arm64_ras_serror_get_severity(esr: int, has_ras: bool = True) -> SErrorSever
     """
     if not arm64_is_ras_serror(esr, has_ras) or esr & ESR_ELx_FSC != ESR_ELx_FSC_SERROR:
         return SErrorSeverity.UC
-    aet = (esr & ESR_ELx_AET) >> ESR_ELx_AET_SHIFT
-    return SErrorSeverity(aet) if aet in SErrorSeverity._value2member_map_ else SErrorSeverity.UC
+    return _SEVERITIES.get((esr & ESR_ELx_AET) >> ESR_ELx_AET_SHIFT, SErrorSeverity.UC)
 
 
 def _ec_name(ec: int) -> str:

@@ -15,20 +15,18 @@ Times are clipped to the run's horizon: losses after the end are not counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rassim.sim.environment import Environment
 
 
-@dataclass(slots=True)
-class _Process:
-    up: bool = True
-    since: int = 0  # when it last started running, or went down
-    restart_at: int | None = None  # a killed process comes back then, if its VM runs
-
-
 class Workload:
-    """The processes of one VM and the process-nanoseconds of work they lost."""
+    """The processes of one VM and the process-nanoseconds of work they lost.
+
+    A process is one number, the time it runs from: when it last started or, for a killed
+    one, when its restart ends; the time it is down until then is counted as it is killed
+    (no timer: a process runs once that time has passed). While the VM is down, every
+    process's number is the VM's stop, and the VM's return counts their time down; a
+    restart the stop cut short gives back what its kill counted past the stop.
+    """
 
     def __init__(
         self, env: Environment, processes: int, work_unit: int, restart: int, horizon: int
@@ -37,7 +35,8 @@ class Workload:
         self.work_unit = work_unit
         self.restart_delay = restart
         self.horizon = horizon
-        self.processes = [_Process() for _ in range(processes)]
+        self.processes = processes
+        self.runs_from = [0] * processes  # by process (while the VM is down: its stop)
         self.vm_up = True
         self.vm_down_since = 0
         self.vm_down_ns = 0
@@ -50,71 +49,58 @@ class Workload:
     def _clipped_now(self) -> int:
         return min(self.env.now, self.horizon)
 
-    def _settle(self, state: _Process, now: int) -> None:
-        """Bring a killed process back if its restart time has passed (no timer needed:
-        nothing happens to a restarting process that cannot wait until it is looked at)."""
-        if state.restart_at is not None and state.restart_at <= now:
-            back = min(state.restart_at, self.horizon)
-            self.lost_down_ns += back - state.since
-            state.up, state.since, state.restart_at = True, back, None
-
     def stall(self, process: int, started: int, now: int) -> None:
         """The vCPU running ``process`` was stopped from ``started`` until ``now``."""
-        state, now = self.processes[process], min(now, self.horizon)
-        self._settle(state, now)
-        if self.vm_up and state.up:
+        now = min(now, self.horizon)
+        if self.vm_up and self.runs_from[process] <= now:
             self.lost_stall_ns += max(0, now - min(started, self.horizon))
 
     def kill(self, process: int, now: int) -> None:
-        """The process dies ``now``; it restarts after ``guest.process_restart`` if its VM
-        runs."""
-        state, clipped = self.processes[process], min(now, self.horizon)
-        self._settle(state, clipped)
-        if not (self.vm_up and state.up):
+        """The process dies ``now`` (if it runs): it loses its uncommitted work and is down
+        for ``guest.process_restart``."""
+        clipped = min(now, self.horizon)
+        runs_from = self.runs_from[process]
+        if not self.vm_up or runs_from > clipped:
             return
         self.kills += 1
         if self.work_unit:  # what it did since its last commit
-            self.lost_inflight_ns += (clipped - state.since) % self.work_unit
-        state.up, state.since = False, clipped
-        state.restart_at = now + self.restart_delay
+            self.lost_inflight_ns += (clipped - runs_from) % self.work_unit
+        back = now + self.restart_delay
+        self.runs_from[process] = back
+        self.lost_down_ns += min(back, self.horizon) - clipped
 
     def vm_down(self) -> None:
         """The VM stopped running: every running process loses its uncommitted work."""
         if not self.vm_up:
             return
-        now, unit = self._clipped_now(), self.work_unit
+        now, unit, horizon = self._clipped_now(), self.work_unit, self.horizon
         self.vm_up, self.vm_down_since = False, now
         self.outages += 1
-        for state in self.processes:
-            if state.restart_at is not None:  # (a call per process is what a crash costs)
-                self._settle(state, now)
-                state.restart_at = None  # the VM's return restarts it
-            if state.up:
-                if unit:  # what it did since its last commit
-                    self.lost_inflight_ns += (now - state.since) % unit
-                state.up, state.since = False, now
+        for runs_from in self.runs_from:
+            if runs_from > now:  # restarting: down with the VM from now on, not by its kill
+                self.lost_down_ns -= min(runs_from, horizon) - now
+            elif unit:  # what it did since its last commit
+                self.lost_inflight_ns += (now - runs_from) % unit
+        self.runs_from = [now] * self.processes
 
     def vm_up_again(self) -> None:
         """The VM runs again and starts all its processes."""
         if self.vm_up:
             return
-        now = self._clipped_now()
         self.vm_up = True
-        self.vm_down_ns += now - self.vm_down_since
-        for state in self.processes:
-            self.lost_down_ns += now - state.since
-            state.up, state.since, state.restart_at = True, now, None
+        self._count_down(self._clipped_now())
 
     def finish(self) -> None:
-        """Close the books at the horizon."""
-        end = self.horizon
+        """Close the books at the horizon (a VM still down was down until then)."""
         if not self.vm_up:
-            self.vm_down_ns += end - self.vm_down_since
-        for state in self.processes:
-            self._settle(state, end)
-            if not state.up:
-                self.lost_down_ns += end - state.since
-                state.up, state.since = True, end
+            self._count_down(self.horizon)
+
+    def _count_down(self, now: int) -> None:
+        """The VM and each of its processes were down from the VM's stop until ``now``."""
+        down = now - self.vm_down_since
+        self.vm_down_ns += down
+        self.lost_down_ns += down * self.processes
+        self.runs_from = [now] * self.processes
 
     @property
     def lost_ns(self) -> int:
@@ -122,4 +108,4 @@ class Workload:
 
     @property
     def possible_ns(self) -> int:
-        return len(self.processes) * self.horizon
+        return self.processes * self.horizon
