@@ -5,14 +5,19 @@ hold :class:`Channel` ends that :meth:`~Channel.send` into that inbox. Whoever b
 model creates the inboxes and the channels between them and hands each component its
 own: a channel is connected from the moment it exists.
 
-A hop is one :class:`~rassim.sim.events.Timer` on SimPy's queue: when it is processed,
-the message goes straight to the process waiting in the inbox (or waits in the inbox if
-the process is busy elsewhere). Messages overtake each other when their latencies say so.
-A message in flight can be cancelled (:meth:`Channel.cancel`): its delivery no longer
-matters, for instance because the VM it was going to went down.
+A hop is one :class:`Delivery` on SimPy's queue: when it is processed, its inbox hands
+the message straight to the process waiting there (or keeps it, if the process is busy
+elsewhere). The inbox is itself the event its reader waits on, the same one for every
+message, so a hop creates one event. Messages overtake each other when their latencies
+say so. A message in flight can be cancelled (:meth:`Channel.cancel`): its delivery no
+longer matters, for instance because the VM it was going to went down.
 
 Every send is recorded in a :class:`HopLog` (one row per hop, with the time it is, or
 was going to be, delivered), unless the log is disabled.
+
+The three events here are written like SimPy's own ``Timeout``: they set their own
+``_ok`` and ``_value``; nothing else of SimPy's is touched but its public API
+(``Environment.schedule``, ``Event.callbacks``).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import numpy as np
+import simpy
+from simpy.events import NORMAL, Event
 
 from rassim.sim.distributions import Distribution
 from rassim.sim.environment import Environment
-from rassim.sim.events import Receive, Timer
 from rassim.sim.streams import Streams
 
 
@@ -50,7 +56,7 @@ class Message(Protocol):
 M = TypeVar("M", bound=Message)
 Mc = TypeVar("Mc", bound=Message, contravariant=True)  # a channel of M takes any of M's kinds
 Where = Callable[[Any], bool]  # selects messages by their content
-Reader: TypeAlias = Generator[Receive, M, None]  # a process reading an Inbox[M] forever
+Reader: TypeAlias = Generator[Event, M, None]  # a process reading an Inbox[M] forever
 
 
 class HopLog:
@@ -70,41 +76,87 @@ class HopLog:
         return len(self.links) - 1
 
 
-class Inbox(Generic[M]):
-    """Where one process receives its messages, in delivery order."""
+class Inbox(Event, Generic[M]):
+    """Where one process receives its messages, in delivery order.
 
-    __slots__ = ("_waiting", "arrived", "env", "name")
+    It is also the event the process waits on, again for every message: it stays
+    pending (its ``callbacks`` a list) and a delivery resumes the waiting reader in
+    place, at the delivery's instant. ``Environment.step()`` would do exactly this if it
+    popped the inbox next: take its callback (the reader's) and call it.
+    """
 
     def __init__(self, env: Environment, name: str) -> None:
         self.env = env
         self.name = name
-        self._waiting: Receive | None = None  # the reader's pending get()
-        self.arrived: deque[Receive] = deque()  # delivered while the reader was busy (read-only)
+        self.callbacks = []  # the reader's, while it waits
+        self._ok = True
+        self.arrived: deque[M] = deque()  # delivered while the reader was busy (read-only)
 
-    def get(self) -> Receive:
+    def get(self) -> Event:
         """The next message: ``msg = yield inbox.get()``."""
         if self.arrived:
-            return self.arrived.popleft()
-        if self._waiting is not None:
+            return Arrived(self.env, self.arrived.popleft())
+        if self.callbacks:
             raise RuntimeError(f"inbox {self.name}: one reader at a time")
-        receive = self._waiting = Receive(self.env)
-        return receive
+        return self
+
+    def arrive(self, delivery: Delivery[M]) -> None:
+        """``delivery`` is processed: its message resumes the reader now, or waits."""
+        delivery.in_flight.discard(delivery)
+        callbacks = self.callbacks
+        if callbacks:  # the reader waits: resume it now
+            self._value = delivery.message
+            self.callbacks = []  # pending again, for its next get()
+            callbacks[0](self)
+        else:
+            self.arrived.append(delivery.message)
 
     def cancel(self, where: Where) -> None:
         """Drop the delivered messages ``where`` selects that the reader has not taken."""
-        self.arrived = deque(r for r in self.arrived if not where(r.value))
+        self.arrived = deque(m for m in self.arrived if not where(m))
 
     def __repr__(self) -> str:
         return f"Inbox({self.name})"
+
+
+class Arrived(Event):
+    """A message that arrived while the reader was busy, taken now: processed already,
+    so the reader's ``yield`` continues at once."""
+
+    def __init__(self, env: simpy.Environment, message: object) -> None:
+        self.env = env
+        self.callbacks = None  # type: ignore[assignment]
+        self._ok = True
+        self._value = message
+
+
+class Delivery(Event, Generic[M]):
+    """A message in flight: processed ``delay`` after the send, when it calls
+    ``arrive`` (its inbox's) with itself; clear its ``callbacks`` and nothing happens."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        delay: int,
+        message: M,
+        arrive: Callable[[Delivery[M]], None],
+        in_flight: set[Delivery[M]],
+    ) -> None:
+        self.env = env
+        self.callbacks = [arrive]
+        self.message = message
+        self.in_flight = in_flight  # its channel's, which it leaves when it arrives
+        self._ok = True
+        env.schedule(self, NORMAL, delay)
 
 
 class Channel(Generic[Mc]):
     """A one-way link into ``inbox`` with a latency distribution."""
 
     __slots__ = (
+        "_arrive",
         "_draw",
         "_env",
-        "_inbox",
         "_link",
         "_log",
         "_rng",
@@ -128,12 +180,12 @@ class Channel(Generic[Mc]):
         self.source = source
         self.destination = destination
         self.latency = latency
-        self._inbox = inbox
+        self._arrive = inbox.arrive
         self._rng = rng  # made on the first send: most links of a large fleet stay idle
         self._draw: Callable[[], int] = self._first_draw
         self._log = log.rows if log.enabled else None
         self._link = log.add_link(source, destination) if log.enabled else -1
-        self.in_flight: set[Timer[Any]] = set()  # deliveries not yet arrived (read-only)
+        self.in_flight: set[Delivery[Any]] = set()  # deliveries not yet arrived (read-only)
 
     def _first_draw(self) -> int:
         constant = self.latency.constant_ns
@@ -146,26 +198,18 @@ class Channel(Generic[Mc]):
     def send(self, message: Mc) -> None:
         """Deliver ``message`` to the inbox after one latency draw."""
         delay = self._draw()
+        env = self._env
         if self._log is not None:
-            now = self._env.now
+            now = env.now
             self._log.append((message.error.error_id, self._link, message.kind, now, now + delay))
-        self.in_flight.add(Timer(self._env, delay, message, self._arrive))
-
-    def _arrive(self, delivery: Timer[Any]) -> None:
-        self.in_flight.discard(delivery)
-        inbox = self._inbox
-        receive = inbox._waiting
-        if receive is None:
-            inbox.arrived.append(Receive.delivered(self._env, delivery.payload))
-        else:
-            inbox._waiting = None
-            receive.deliver(delivery.payload)
+        in_flight = self.in_flight
+        in_flight.add(Delivery(env, delay, message, self._arrive, in_flight))
 
     def cancel(self, where: Where | None = None) -> None:
         """Cancel the messages in flight (those ``where`` selects): they never arrive."""
         for delivery in list(self.in_flight):
-            if where is None or where(delivery.payload):
-                delivery.cancel()
+            if where is None or where(delivery.message):
+                delivery.callbacks.clear()
                 self.in_flight.discard(delivery)
 
     def __repr__(self) -> str:

@@ -1,13 +1,12 @@
-"""Two SimPy events the model builds on, both written like SimPy's own ``Timeout``.
+"""The timed event the model builds on, written like SimPy's own ``Timeout``.
 
-- :class:`Timer`: a ``Timeout`` that calls back and can be cancelled. A wait that no
-  longer matters (a page's next touch after the page was retired, a message in flight
-  to a VM that went down) is cancelled by whoever made it moot: when its time comes,
-  nothing happens. No stale-timer checks, no epoch counters.
-- :class:`Receive`: what ``inbox.get()`` returns to a process; the channel that
-  delivers a message succeeds it at the delivery's instant.
+:class:`Timer` is a ``Timeout`` that calls back and can be cancelled. A wait that no
+longer matters (a page's next touch after the page was retired) is cancelled by whoever
+made it moot: when its time comes, nothing happens. No stale-timer checks, no epoch
+counters. (A message in flight is a :class:`~rassim.sim.channel.Delivery`, cancelled
+the same way.)
 
-Both set ``_ok`` and ``_value`` on themselves, exactly as ``simpy.events.Timeout`` does;
+It sets ``_ok`` and ``_value`` on itself, exactly as ``simpy.events.Timeout`` does;
 nothing else of SimPy's is touched but its public API (``Environment.schedule``,
 ``Event.callbacks``).
 """
@@ -53,32 +52,3 @@ class Timer(Event, Generic[T]):
         """This wait no longer matters (a no-op once processed)."""
         if self.callbacks:
             self.callbacks.clear()
-
-
-class Receive(Event):
-    """The event a process waits on for its next message (``msg = yield inbox.get()``)."""
-
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self.callbacks = []
-
-    def deliver(self, message: object) -> None:
-        """Succeed with ``message`` and resume the waiting process now.
-
-        This runs inside the processing of the delivery that carries ``message``, at the
-        same simulated instant: one queue entry per hop instead of two (a delivery, then
-        this event). ``Environment.step()`` would do exactly this if it popped the event
-        next: take its callbacks and call them.
-        """
-        self._ok = True
-        self._value = message
-        callbacks, self.callbacks = self.callbacks, None  # type: ignore[assignment]
-        for callback in callbacks:
-            callback(self)
-
-    @classmethod
-    def delivered(cls, env: simpy.Environment, message: object) -> Receive:
-        """An already processed receive: a process that yields it continues at once."""
-        receive = cls(env)
-        receive.deliver(message)
-        return receive
