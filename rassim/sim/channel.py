@@ -16,8 +16,8 @@ Every send is recorded in a :class:`HopLog` (one row per hop, with the time it i
 was going to be, delivered), unless the log is disabled.
 
 The three events here are written like SimPy's own ``Timeout``: they set their own
-``_ok`` and ``_value``; nothing else of SimPy's is touched but its public API
-(``Environment.schedule``, ``Event.callbacks``).
+``_ok`` and ``_value`` (a delivery's ``_ok`` is its class's); nothing else of SimPy's is
+touched but its public API (``Environment.schedule``, ``Event.callbacks``).
 """
 
 from __future__ import annotations

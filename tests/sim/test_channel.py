@@ -96,6 +96,30 @@ def test_messages_wait_in_the_inbox_while_the_reader_is_busy() -> None:
     assert got == [(0, 5), (1, 105), (2, 205)]
 
 
+def test_an_interrupted_reader_finds_the_message_waiting_when_it_reads_again() -> None:
+    """A reader interrupted in ``get()`` no longer waits on its inbox: what arrives
+    meanwhile waits for it."""
+    net = _network()
+    inbox = net.inbox("b")
+    channel = net.channel("a", inbox, Fixed(5))
+    got: list[tuple[int, int]] = []
+
+    def reader():
+        try:
+            yield inbox.get()
+        except simpy.Interrupt:
+            yield net.env.timeout(10)
+        message = yield inbox.get()
+        got.append((message.error.error_id, net.env.now))
+
+    process = net.env.process(reader())
+    net.env.run(until=1)
+    process.interrupt()
+    channel.send(ping(3))
+    net.env.run()
+    assert got == [(3, 11)] and not inbox.arrived
+
+
 def test_messages_overtake_each_other_by_latency() -> None:
     """Two links into one inbox: the faster one's later message arrives first."""
     net = _network()
