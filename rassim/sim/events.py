@@ -1,10 +1,10 @@
 """The timed event the model builds on, written like SimPy's own ``Timeout``.
 
-:class:`Timer` is a ``Timeout`` that calls back and can be cancelled. A wait that no
-longer matters (a page's next touch after the page was retired) is cancelled by whoever
-made it moot: when its time comes, nothing happens. No stale-timer checks, no epoch
-counters. (A message in flight is a :class:`~rassim.sim.channel.Delivery`, cancelled
-the same way.)
+:class:`Timer` is a ``Timeout`` that calls back and can be cancelled (the wake-up of a
+host's calendar, :mod:`rassim.sim.deadlines`). A wait that no longer matters is
+cancelled by whoever made it moot: when its time comes, nothing happens. No stale-timer
+checks, no epoch counters. (A message in flight is a
+:class:`~rassim.sim.channel.Delivery`, cancelled the same way.)
 
 It sets ``_ok`` and ``_value`` on itself, exactly as ``simpy.events.Timeout`` does;
 nothing else of SimPy's is touched but its public API (``Environment.schedule``,
