@@ -43,7 +43,6 @@ class Timer(Event, Generic[T]):
             raise ValueError(f"negative delay {delay}")
         self.env = env
         self.callbacks = [] if callback is None else [callback]
-        self.payload = payload  # what it is for (a plain attribute: read on every hop)
         self._value = payload
         self._ok = True
         env.schedule(self, NORMAL, delay)

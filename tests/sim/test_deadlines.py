@@ -62,7 +62,7 @@ def test_one_armed_for_now_during_a_wake_up_runs_after_what_simpy_queued_for_now
 
     calendar.arm(10, "first", first)
     calendar.arm(10, "second", lambda name: ran.append((env.now, name)))
-    Timer(env, 10, "timer", lambda timer: ran.append((env.now, timer.payload)))
+    Timer(env, 10, "timer", lambda timer: ran.append((env.now, timer.value)))
     env.run()
     assert ran == [(10, "first"), (10, "second"), (10, "timer"), (10, "again")]
 
@@ -147,7 +147,7 @@ class _Timers:
         if at >= HORIZON:
             return None
         when = -(-at // 1)
-        return Timer(self.env, int(when) - self.env.now, payload, lambda t: callback(t.payload))
+        return Timer(self.env, int(when) - self.env.now, payload, lambda t: callback(t.value))
 
 
 def _random_run(make: Callable[[Environment], Any], seed: int) -> tuple[list[tuple[int, int]], int]:
