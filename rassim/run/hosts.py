@@ -68,29 +68,7 @@ def simulate_group(
     """Run each host of ``hosts`` on its own event queue, one after the other, and check
     and tabulate what they did; ``progress(1)`` after each host."""
     with _cyclic_gc_paused():
-        log = HopLog(enabled=scenario.record_hops)
-        ledger = RunLedger()
-        ue_ids = itertools.count()
-        ues: list = []
-        vms: list = []
-        faults: list[tuple] = []
-        panics = 0
-        for index in hosts:
-            host = _run_host(scenario, seed, index, log, ledger, ue_ids, faults)
-            ledger.check()
-            ues += host.memory.ues
-            vms += tables.vm_rows(host, scenario.duration)
-            panics += host.panics
-            if progress is not None:
-                progress(1)
-        frames = {
-            "errors": tables.errors_frame(ledger.rows),
-            "ues": tables.ues_frame(ues, host_poison_bytes(scenario)),
-            "hops": tables.hops_frame(log),
-            "vms": tables.vms_frame(vms),
-            "faults": tables.faults_frame(faults),
-        }
-    del ledger, log, ues, vms, faults
+        frames, panics = _tabulate_hosts(scenario, seed, hosts, progress)
     check_ues(frames["ues"], frames["errors"])
     share = tally(
         frames["errors"], frames["ues"], frames["vms"], frames["faults"], exposure(scenario), hosts
@@ -102,6 +80,35 @@ def simulate_group(
     return Part(hosts, arrow, share)
 
 
+def _tabulate_hosts(
+    scenario: Scenario, seed: Seed, hosts: range, progress: Callable[[int], None] | None
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """The tables of ``hosts``, run one after the other, and their host panics."""
+    log = HopLog(enabled=scenario.record_hops)
+    ledger = RunLedger()
+    ue_ids = itertools.count()
+    ues: list = []
+    vms: list = []
+    faults: list[tuple] = []
+    panics = 0
+    for index in hosts:
+        host = _run_host(scenario, seed, index, log, ledger, ue_ids, faults)
+        ledger.check()
+        ues += host.memory.ues
+        vms += tables.vm_rows(host, scenario.duration)
+        panics += host.panics
+        if progress is not None:
+            progress(1)
+    frames = {
+        "errors": tables.errors_frame(ledger.rows),
+        "ues": tables.ues_frame(ues, host_poison_bytes(scenario)),
+        "hops": tables.hops_frame(log),
+        "vms": tables.vms_frame(vms),
+        "faults": tables.faults_frame(faults),
+    }
+    return frames, panics
+
+
 def describe(hosts: range) -> str:
     """``host 7`` or ``hosts 64 to 127``."""
     return f"hosts {hosts.start} to {hosts.stop - 1}" if len(hosts) > 1 else f"host {hosts.start}"
@@ -111,12 +118,17 @@ def describe(hosts: range) -> str:
 def _cyclic_gc_paused() -> Iterator[None]:
     """A run allocates millions of small, long-lived, acyclic objects (pages, events, rows);
     the cyclic collector would rescan all of them over and over. Reference counting still
-    frees everything a run drops; cycles wait until the collector is back."""
+    frees everything a run drops. What it cannot free, each finished host's objects in
+    reference cycles (processes waiting on their inboxes, layers and their channels), is
+    collected once on the way out, from the young generation (everything allocated
+    meanwhile): later, promoted, it would wait for a full collection, and a worker's
+    memory would grow by the hosts of every group until then."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.collect(0)
         if enabled:
             gc.enable()
 
