@@ -95,14 +95,21 @@ _UE_FIELDS = (
 )
 
 
-def ues_frame(ues: list[Ue], host_poison_bytes: int) -> pd.DataFrame:
-    """One row per UE, as ``ues`` lists them, with its final :class:`UeState` and the memory
-    its retirement costs: a retired host page of guest RAM takes ``host_poison_bytes``, its
-    whole backing page (a 1 GiB hugetlb page is poisoned whole) unless the memfd keeps it
-    mapped; a page the VMM unmapped or the guest retired, or host memory, costs 4 KiB; a
-    cleared or live page costs nothing."""
-    fields = attrgetter(*_UE_FIELDS)
-    values = list(zip(*map(fields, ues), strict=True)) or [()] * len(_UE_FIELDS)
+_ue_row = attrgetter(*_UE_FIELDS)
+
+
+def ue_rows(ues: list[Ue]) -> list[tuple]:
+    """One row per UE of ``ues`` (``_UE_FIELDS``), as it stands now."""
+    return list(map(_ue_row, ues))
+
+
+def ues_frame(rows: list[tuple], host_poison_bytes: int) -> pd.DataFrame:
+    """One row per UE, as ``rows`` (:func:`ue_rows`) lists them, with its final
+    :class:`UeState` and the memory its retirement costs: a retired host page of guest
+    RAM takes ``host_poison_bytes``, its whole backing page (a 1 GiB hugetlb page is
+    poisoned whole) unless the memfd keeps it mapped; a page the VMM unmapped or the guest
+    retired, or host memory, costs 4 KiB; a cleared or live page costs nothing."""
+    values = list(zip(*rows, strict=True)) or [()] * len(_UE_FIELDS)
     data = dict(zip(_UE_FIELDS, values, strict=True))
     flag = {name: columns.flags(data[name]) for name in _UE_FLAGS}
     offlined = flag["host_poisoned"] | flag["vmm_unmapped"] | flag["guest_poisoned"]
