@@ -242,13 +242,18 @@ def measure_scaling(scale: int, workers: int) -> dict[str, float]:
     }
 
 
+def _speedup(best: dict[str, float]) -> float:
+    """The best 1-worker time over the best 2-worker time."""
+    return best["one_worker_s"] / best["two_workers_s"]
+
+
 def scaling(best: dict[str, float]) -> dict[str, float]:
     """Hosts per second on one worker, the 2-worker speed-up, and the fleet's wall time
     on 16 workers projected by Amdahl's law: the serial share ``s`` that gives the
     measured speed-up ``S`` (``s = 2 / S - 1``), applied to the whole fleet's time on one
     worker (the tenth's, times ten): ``T16 = T1 (s + (1 - s) / 16)``."""
     one, hosts = best["one_worker_s"], best["hosts"]
-    speedup = one / best["two_workers_s"]
+    speedup = _speedup(best)
     serial = min(1.0, max(0.0, 2 / speedup - 1))
     return {
         "hosts_per_s": hosts / one,
@@ -326,7 +331,7 @@ MEASURE = {
 # two walls taken in the same round is as noisy as the noisier of them (a 1-worker run
 # slowed by other load once gave a 2-worker speed-up of 2.34 on 2 cores).
 DERIVED: dict[str, Callable[[dict[str, float]], dict[str, float]]] = {
-    "sweep": lambda best: {"speedup": best["one_worker_s"] / best["two_workers_s"]},
+    "sweep": lambda best: {"speedup": _speedup(best)},
     "scaling": scaling,
 }
 
@@ -373,7 +378,7 @@ def side_by_side(groups: list[str], baseline: str, rounds: int, scale: int, work
         for _ in range(rounds):
             for name, checkout in checkouts.items():
                 seen[name].append(run_child(group, checkout, scale, workers))
-        chosen = {name: _best_of_rounds(group, rounds) for name, rounds in seen.items()}
+        chosen = {name: _best_of_rounds(group, results) for name, results in seen.items()}
         for figure in FIGURES[group]:
             ok &= _print(figure, chosen["baseline"][figure.key], chosen["current"][figure.key])
     print(f"load average after: {_load()}")

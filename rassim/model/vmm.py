@@ -149,7 +149,7 @@ class Vmm:
             self.hwpoison.add(gpa & _PAGE_MASK)
             if self.unmap:
                 self.pages.retire(error.page, Retirer.VMM)
-            if not (self.restart_after and self._restart_after(error, gpa)):
+            if not self._restart_after(error, gpa):
                 self._inject(error, _QEMU_SEA_ESR[error.el or 0], cper=True)
 
     def _ignore(self, error: ErrorEvent) -> None:
@@ -234,7 +234,7 @@ class Vmm:
             self.hwpoison.add(arm_sea.gpa)
             if self.unmap:
                 self.pages.retire(error.page, Retirer.VMM)
-            if self.restart_after and self._restart_after(error, arm_sea.gpa):
+            if self._restart_after(error, arm_sea.gpa):
                 return
         self._inject(error, _KVM_SEA_ESR[error.el or 0], self.cper_on_exit and gpa_valid)
 
@@ -263,8 +263,9 @@ class Vmm:
     }
 
     def _restart_after(self, error: ErrorEvent, gpa: int) -> bool:
-        """restart_after (asked only when set): restart the VM once N distinct GPAs were
-        poisoned."""
+        """restart_after: restart the VM once N distinct GPAs were poisoned (if set)."""
+        if not self.restart_after:
+            return False
         self.poisoned_gpas.add(gpa & _PAGE_MASK)
         if len(self.poisoned_gpas) >= self.restart_after:
             self.ledger.crash_vm(error, Outcome.VM_RESTARTED, "restart_after reached", False)

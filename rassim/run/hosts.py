@@ -87,8 +87,8 @@ def _tabulate_hosts(
     log = HopLog(enabled=scenario.record_hops)
     ledger = RunLedger()
     ue_ids = itertools.count()
-    ues: list = []
-    vms: list = []
+    ues: list[tuple] = []
+    vms: list[tuple] = []
     faults: list[tuple] = []
     panics = 0
     for index in hosts:
