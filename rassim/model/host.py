@@ -9,13 +9,12 @@ of them holds a reference to this module's classes or to another layer.
 When a VM goes down every wait it owns ends with it: messages in flight to, from or on
 behalf of it are cancelled, its pages' clocks are cancelled, a hang being timed by its
 VMM is interrupted. When the host goes down, every wait on the host ends, including a
-VM's reboot (interrupted: the host's boot starts every VM).
+VM's reboot (cancelled: the host's boot starts every VM). A reboot is a
+:class:`~rassim.sim.events.Timer`, one event on SimPy's queue, not a process (which would
+cost three: its start, its timeout and its end).
 """
 
 from __future__ import annotations
-
-import simpy
-from simpy.exceptions import Interrupt
 
 from rassim.model.cpu import Cpu
 from rassim.model.firmware import El3Firmware
@@ -29,7 +28,7 @@ from rassim.scenario import Scenario
 from rassim.sim.channel import Channel, Inbox, Network
 from rassim.sim.distributions import Fixed, Sum
 from rassim.sim.environment import Environment
-from rassim.sim.events import Waits
+from rassim.sim.events import Timer
 
 
 class Vm:
@@ -55,7 +54,7 @@ class Vm:
         self.up = True
         self.crashes = 0
         self.restarts = 0
-        self.rebooting: simpy.Process | None = None
+        self.rebooting: Timer[tuple[Vm, bool]] | None = None  # itself, and with a new VMM
 
     def stop(self) -> None:
         """The VM stops running: its messages in flight and its VMM's waits end."""
@@ -238,14 +237,11 @@ class Host:
         else:
             machine.crashes += 1
         delay = self.vmm_restart_time if planned else self.guest_reboot_time
-        machine.rebooting = self.env.process(self._reboot_vm(machine, delay, vmm_dies))
+        machine.rebooting = Timer(self.env, delay, (machine, vmm_dies), self._vm_back)
 
-    def _reboot_vm(self, vm: Vm, delay: int, new_vmm: bool) -> Waits:
+    def _vm_back(self, reboot: Timer[tuple[Vm, bool]]) -> None:
         """The VM is back after its reboot (or planned restart) time."""
-        try:
-            yield self.env.timeout(delay)
-        except Interrupt:
-            return  # the host went down meanwhile: its boot starts this VM
+        vm, new_vmm = reboot.payload
         vm.rebooting = None
         remapped = vm.boot(new_vmm)
         self.memory.vm_booted(vm.index, new_vmm, remapped)
@@ -256,7 +252,7 @@ class Host:
         self.panics += 1
         for vm in self.vms:
             if vm.rebooting is not None:
-                vm.rebooting.interrupt("host panic")
+                vm.rebooting.cancel()
                 vm.rebooting = None
             vm.stop()
         for link in self.links:
@@ -266,11 +262,10 @@ class Host:
             if inbox.arrived:
                 inbox.cancel(lambda message: True)
         self.memory.host_stopped()
-        self.env.process(self._reboot_host())
+        Timer(self.env, self.reboot_time, None, self._host_back)
 
-    def _reboot_host(self) -> Waits:
+    def _host_back(self, _: Timer[None]) -> None:
         """The host boots after its reboot time, with every VM on a new VMM process."""
-        yield self.env.timeout(self.reboot_time)
         self.up = True
         for vm in self.vms:
             vm.boot(new_vmm=True)

@@ -47,6 +47,11 @@ class Timer(Event, Generic[T]):
         self._ok = True
         env.schedule(self, NORMAL, delay)
 
+    @property
+    def payload(self) -> T:
+        """What it was made with (its value, typed)."""
+        return self._value  # type: ignore[no-any-return]
+
     def cancel(self) -> None:
         """This wait no longer matters (a no-op once processed)."""
         if self.callbacks:
