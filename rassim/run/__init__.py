@@ -94,7 +94,7 @@ def simulate(
 
 def _gather(done: executors.Done, groups: list[range]) -> Parts:
     """The parts of every group, as they finish: spilled to parquet if more than one."""
-    parts = Parts(groups, spill=len(groups) > 1)
+    parts = Parts(groups)
     try:
         for index, part in done:
             parts.add(index, part)

@@ -30,7 +30,8 @@ Done = Iterator[tuple[int, Part]]
 def in_process(
     scenario: Scenario, seed: Seed, groups: list[range], progress: Progress | None
 ) -> Done:
-    """One group after the other, here; progress after every host."""
+    """One group after the other, here, its tables left as DataFrames; progress after
+    every host."""
     for index, hosts in enumerate(groups):
         yield index, simulate_group(scenario, seed, hosts, progress)
 
@@ -38,9 +39,9 @@ def in_process(
 def local_pool(
     scenario: Scenario, seed: Seed, groups: list[range], workers: int, progress: Progress | None
 ) -> Done:
-    """Every group in a pool of spawned processes. Ctrl-C and SIGTERM are held while the
-    pool is set up and let through between waits, so they never land inside its
-    bookkeeping; pending groups are then cancelled."""
+    """Every group in a pool of spawned processes, which send its tables as Arrow.
+    Ctrl-C and SIGTERM are held while the pool is set up and let through between waits,
+    so they never land inside its bookkeeping; pending groups are then cancelled."""
     context = multiprocessing.get_context("spawn")  # workers are our children: no fork
     with deferred_interrupts() as held:
         pool = ProcessPoolExecutor(
@@ -51,7 +52,7 @@ def local_pool(
         )
         try:
             futures = {
-                pool.submit(simulate_group, scenario, seed, hosts): index
+                pool.submit(simulate_group, scenario, seed, hosts, arrow=True): index
                 for index, hosts in enumerate(groups)
             }
             for future in as_completed_checked(set(futures), held):
@@ -123,15 +124,23 @@ def cluster_threads(client) -> int:
 def on_cluster(
     client, scenario: Scenario, seed: Seed, groups: list[range], progress: Progress | None
 ) -> Done:
-    """Every group as a task on the Dask cluster of ``client``; a group that fails
-    (raises, or its worker dies) is tried once more, and a second failure ends the run
-    naming the group's hosts. Pending groups are cancelled if the run stops early."""
+    """Every group as a task on the Dask cluster of ``client``, which sends its tables as
+    Arrow; a group that fails (raises, or its worker dies) is tried once more, and a
+    second failure ends the run naming the group's hosts. Pending groups are cancelled
+    if the run stops early."""
     from distributed import as_completed
 
     scenario_future = client.scatter(scenario, broadcast=True)
     pending = {
         client.submit(
-            simulate_group, scenario_future, seed, hosts, pure=False, retries=1, key=_key(hosts)
+            simulate_group,
+            scenario_future,
+            seed,
+            hosts,
+            arrow=True,
+            pure=False,
+            retries=1,
+            key=_key(hosts),
         ): index
         for index, hosts in enumerate(groups)
     }

@@ -2,11 +2,13 @@
 :class:`Part`: the group's tables and its share of the run's summary.
 
 This is what a worker runs, locally or on a Dask cluster: it takes plain, picklable
-arguments and returns Arrow tables (which cross process and network boundaries as
-buffers, and which the run writes to parquet as they are) and a small
-:class:`~rassim.results.metrics.Tally`. Everything that needs only the group's own
-tables, the conservation checks and the per-host tallies, is done here, where the
-group ran, so that the process gathering the groups does not redo it on the whole fleet.
+arguments and returns the group's tables and a small
+:class:`~rassim.results.metrics.Tally`. A group run in the process that gathers the run
+leaves its tables as the DataFrames they were built as; a worker turns them into Arrow
+tables (which cross process and network boundaries as buffers, and which the run writes
+to parquet as they are). Everything that needs only the group's own tables, the
+conservation checks and the per-host tallies, is done here, where the group ran, so
+that the process gathering the groups does not redo it on the whole fleet.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -34,6 +37,7 @@ from rassim.sim.streams import Streams
 
 TABLES = ("errors", "ues", "hops", "vms", "faults")  # the tables of a run (MODEL 9)
 Seed = int | np.random.SeedSequence
+Table: TypeAlias = pd.DataFrame | pa.Table  # a table as built, or as sent from another process
 
 
 @dataclass
@@ -42,7 +46,7 @@ class Part:
     and the group's :class:`~rassim.results.metrics.Tally`."""
 
     hosts: range
-    tables: dict[str, pa.Table]
+    tables: dict[str, Table]
     tally: Tally
 
 
@@ -64,9 +68,11 @@ def simulate_group(
     seed: Seed,
     hosts: range,
     progress: Callable[[int], None] | None = None,
+    arrow: bool = False,
 ) -> Part:
     """Run each host of ``hosts`` on its own event queue, one after the other, and check
-    and tabulate what they did; ``progress(1)`` after each host."""
+    and tabulate what they did; ``progress(1)`` after each host. The tables are
+    DataFrames, or Arrow tables if ``arrow`` (a part to send to another process)."""
     with _cyclic_gc_paused():
         frames, panics = _tabulate_hosts(scenario, seed, hosts, progress)
     check_ues(frames["ues"], frames["errors"])
@@ -76,8 +82,18 @@ def simulate_group(
     if share.per_host["host_panics"].sum() != panics:
         counted = share.per_host["host_panics"].sum()
         raise LedgerError(f"{panics} host panics but {counted} in the error table")
-    arrow = {name: pa.Table.from_pandas(frames.pop(name), preserve_index=False) for name in TABLES}
-    return Part(hosts, arrow, share)
+    tables: dict[str, Table] = {}
+    for name in TABLES:
+        frame = frames.pop(name)  # not held once converted
+        tables[name] = to_arrow(frame) if arrow else frame
+    return Part(hosts, tables, share)
+
+
+def to_arrow(table: Table) -> pa.Table:
+    """``table`` as an Arrow table (its pandas types kept in the schema's metadata)."""
+    if isinstance(table, pa.Table):
+        return table
+    return pa.Table.from_pandas(table, preserve_index=False)
 
 
 def _tabulate_hosts(

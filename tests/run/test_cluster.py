@@ -69,12 +69,12 @@ TRIES: Counter[int] = Counter()  # attempts per group (by first host) on the thr
 FAILURES = [0]  # how many times the group of host 2 fails before it runs
 
 
-def _flaky_group(scenario, seed, group: range, progress=None):
+def _flaky_group(scenario, seed, group: range, progress=None, arrow=False):
     """``simulate_group`` that fails the first ``FAILURES[0]`` times for host 2's group."""
     TRIES[group.start] += 1
     if 2 in group and TRIES[group.start] <= FAILURES[0]:
         raise OSError("worker lost its disk")
-    return hosts.simulate_group(scenario, seed, group, progress)
+    return hosts.simulate_group(scenario, seed, group, progress, arrow)
 
 
 @pytest.fixture
@@ -83,6 +83,13 @@ def failing(monkeypatch):
     TRIES.clear()
     monkeypatch.setattr(executors, "simulate_group", _flaky_group)
     return lambda n: FAILURES.__setitem__(0, n)
+
+
+def test_a_one_group_run_on_a_cluster_gives_the_local_tables(threads) -> None:
+    """The one group's Arrow tables are kept, as DataFrames, like a local group's."""
+    alone = FLEET.model_copy(update={"fleet": FLEET.fleet.model_copy(update={"hosts": 1})})
+    assert len(rassim.run.host_groups(1, 2)) == 1
+    _same_run(rassim.simulate(alone, seed=4), rassim.simulate(alone, seed=4, scheduler=threads))
 
 
 def test_a_failed_group_is_retried_once(failing, threads, local) -> None:

@@ -37,7 +37,7 @@ def test_each_host_is_freed_once_done() -> None:
         if enabled:
             gc.enable()
     assert alive == [0, 0, 0, 0]
-    assert part.tables["vms"].num_rows == 8 and gc.isenabled() == enabled
+    assert len(part.tables["vms"]) == 8 and gc.isenabled() == enabled
 
 
 def test_a_finished_host_waits_for_the_collector() -> None:
