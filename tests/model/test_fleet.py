@@ -218,6 +218,22 @@ def test_host_panic_takes_every_vm_down_for_the_host_reboot() -> None:
     assert result.summary["availability"] == pytest.approx(1 - 600 / 3600)
 
 
+def test_host_panic_during_a_vm_reboot_boots_the_vm_once_with_the_host() -> None:
+    """VM 0 crashes at 90 s and would be back at 150 s, but the host panics at 120 s: the
+    VM's reboot is cancelled and the host's boot at 720 s starts it (Host.host_down)."""
+    guest_crash = {"at": "90s", "vm": 0, "owner": "guest_kernel", "consume_after": "0ns"}
+    host_crash = {"at": "120s", "owner": "host_kernel", "consume_after": "0ns"}
+    result = _one_injection(
+        memory={"injections": [guest_crash, host_crash]},
+        hypervisor={"policy": "serror_fallback"},
+        guest={"reboot_time": "60s"},
+        platform={"host_reboot_time": "10min"},
+    )
+    assert result.summary["host_panics"] == 1
+    assert result.vms["crashes"].tolist() == [1, 0]
+    assert result.vms["downtime_s"].tolist() == pytest.approx([720 - 90, 600])
+
+
 # -- memory lost to offlining ------------------------------------------------------------
 @pytest.mark.parametrize(("backing", "size"), [("4KiB", 4096), ("2MiB", 2 << 20), ("1GiB", GiB)])
 def test_claimed_page_costs_its_backing_page(backing: str, size: int) -> None:
