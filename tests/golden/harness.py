@@ -6,7 +6,8 @@ seed change; the distributions may not. :func:`observe` reduces the runs of a sc
 to what must stay the same (outcome, event-kind and UE-state counts, handling latencies,
 events per host, VM crashes and host panics); :func:`compare` tests the current code's
 observation against the recorded one: chi-square homogeneity and per-category binomial
-bounds on the counts, two-sample Kolmogorov-Smirnov on latencies and per-host counts.
+bounds on the counts, two-sample Kolmogorov-Smirnov on latencies (with effective sample
+sizes: a run's latencies are clustered) and on per-host counts.
 
 This module runs under both the baseline and the current code (``record_reference.py``
 imports it with the baseline on ``PYTHONPATH``), so it uses only ``rassim.simulate``,
@@ -30,7 +31,7 @@ REFERENCE = HERE / "reference.json"
 BASELINE = "5a18884"  # the last commit before the layers became SimPy processes
 
 REFERENCE_SEEDS = range(1000, 1040)  # recorded once, offline: a tight reference
-TEST_SEEDS = range(1, 9)  # what the test suite runs: about a second per scenario
+TEST_SEEDS = range(1, 17)  # what the test suite runs: about two seconds per scenario
 LATENCY_SAMPLE = 4000  # a reference keeps at most this many latencies (KS needs no more)
 
 COUNTED = ("outcome", "kind")  # error-table columns whose value counts are compared
@@ -74,6 +75,7 @@ def observe(name: str, seeds: range, scenario=None) -> Observation:
         "seeds": [seeds.start, seeds.stop],
         "runs": runs,
         "latency_ns": np.concatenate(latencies).tolist(),
+        "latency_runs": [len(run) for run in latencies],  # each run's share of them, in order
         "events_per_host": per_host,
         "totals": totals,
     }
@@ -89,7 +91,8 @@ def thin(observation: Observation, size: int = LATENCY_SAMPLE) -> Observation:
     if len(latencies) > size:
         keep = np.random.default_rng(0).choice(len(latencies), size, replace=False)
         latencies = np.sort(latencies[keep])
-    return {**observation, "latency_ns": latencies.tolist()}
+    kept = {key: value for key, value in observation.items() if key != "latency_runs"}
+    return {**kept, "latency_ns": latencies.tolist()}  # runs no longer split the subset
 
 
 def read_reference() -> dict[str, Observation]:
@@ -133,13 +136,42 @@ def compare(reference: Observation, current: Observation) -> list[Check]:
         for i, key in enumerate(keys):
             k = (int(table[0, i]), int(table[1, i]))
             checks.append(_share_bound(column, key, n, k, effect[i]))
-    for sample in ("latency_ns", "events_per_host"):
-        ref, cur = np.asarray(reference[sample]), np.asarray(current[sample])
-        p = stats.ks_2samp(ref, cur).pvalue if len(ref) and len(cur) else 1.0
-        checks.append(Check(f"{sample} (two-sample KS)", p > ALPHA, f"p = {p:.3g}"))
+    checks.append(_latency_ks(reference, current))
+    ref, cur = np.asarray(reference["events_per_host"]), np.asarray(current["events_per_host"])
+    p = stats.ks_2samp(ref, cur).pvalue if len(ref) and len(cur) else 1.0
+    checks.append(Check("events_per_host (two-sample KS)", p > ALPHA, f"p = {p:.3g}"))
     for key in TOTALS:
         checks.append(_rate_bound(key, reference["totals"][key], current["totals"][key]))
     return checks
+
+
+def _latency_ks(reference: Observation, current: Observation) -> Check:
+    """Two-sample KS on the handling latencies, with effective sample sizes. A run's
+    latencies are not independent (a crash loop repeats one path many times), so each
+    sample counts as its size over the design effect of the latency distribution: that
+    of the shares of the reference's deciles, measured between the current runs (the
+    reference keeps no runs of its latencies; under the null hypothesis both come from
+    the same runs). The reference's latencies are a random subset of its events: its
+    effective size combines the subset's and the clustered whole's."""
+    from scipy import stats
+
+    name = "latency_ns (two-sample KS, effective sizes)"
+    ref, cur = np.asarray(reference["latency_ns"]), np.asarray(current["latency_ns"])
+    if not (len(ref) and len(cur)):
+        return Check(name, True, "no latencies")
+    runs = np.split(cur, np.cumsum(current["latency_runs"])[:-1])
+    edges = np.quantile(ref, np.linspace(0, 1, 11)[1:-1])
+    deciles = np.array(
+        [np.bincount(np.searchsorted(edges, run, "right"), minlength=10) for run in runs]
+    )
+    effect = float(design_effects(deciles).mean())
+    events = sum(sum(run.values()) for run in reference["runs"]["kind"])  # before the subset
+    n_ref = 1 / (1 / len(ref) - 1 / events + effect / events)
+    n_cur = len(cur) / effect
+    statistic = stats.ks_2samp(ref, cur).statistic
+    p = float(stats.kstwobign.sf(statistic * math.sqrt(n_ref * n_cur / (n_ref + n_cur))))
+    detail = f"p = {p:.3g} (D = {statistic:.3g}, design effect {effect:.2g})"
+    return Check(name, p > ALPHA, detail)
 
 
 def design_effects(runs: np.ndarray) -> np.ndarray:
