@@ -112,6 +112,12 @@ def scenario(name: str, **changes: Any):
     return Scenario.model_validate(data)
 
 
+def _propagation(divisor: int):
+    """The propagation scenario at its UE rate / ``divisor``."""
+    rate = scenario("propagation").memory.ue_rate / divisor
+    return scenario("propagation", memory__ue_rate=f"{rate!r}/GiB/h")
+
+
 def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
     wall, _, value = _timed_cpu(run)
     return wall, value
@@ -172,9 +178,7 @@ def measure_propagation(scale: int, workers: int) -> dict[str, float]:
     """The propagation run, warm, three times (best kept: a run is short)."""
     import rassim
 
-    base = scenario("propagation")
-    rate = f"{base.memory.ue_rate / scale!r}/GiB/h"
-    propagation = scenario("propagation", memory__ue_rate=rate)
+    propagation = _propagation(scale)
     rassim.simulate(propagation, seed=1)  # warm: imports, first draws, caches
     walls, loops = [], []
     for _ in range(3):
@@ -322,13 +326,15 @@ def measure_sweep(scale: int, workers: int) -> dict[str, float]:
 def _fleet_experiment(directory: Path, hosts: int, load_experiment: Callable) -> Any:
     """The sweep experiment on the fleet scenario, as a scenario file this side reads:
     scenario files now write rates with their units, which 5a18884's did not accept."""
+    from rassim.errors import ConfigError  # this side's
+
     text = (SCENARIOS / "fleet.toml").read_text()
     base, path = directory / "fleet.toml", directory / "bench.toml"
     path.write_text(SWEEP_EXPERIMENT.format(scenario=base, hosts=hosts))
     base.write_text(_with_units(text))
     try:
         return load_experiment(path, [], None, None)
-    except Exception:  # 5a18884 reads bare rates only (its ConfigError is another class)
+    except ConfigError:  # a loader that reads bare rates only (5a18884's)
         base.write_text(text)
         return load_experiment(path, [], None, None)
 
@@ -347,8 +353,7 @@ def run_workload(name: str, size: int) -> int:
     import rassim
 
     if name == "propagation":
-        rate = f"{scenario('propagation').memory.ue_rate / size!r}/GiB/h"
-        result = rassim.simulate(scenario("propagation", memory__ue_rate=rate), seed=1)
+        result = rassim.simulate(_propagation(size), seed=1)
         return int(result.ues["consumptions"].gt(0).sum())
     rassim.simulate(scenario("fleet", fleet__hosts=size), seed=1)
     return size
