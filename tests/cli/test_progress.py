@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tqdm
 
 import rassim.work_estimate
 from rassim.cli import main
@@ -20,6 +22,14 @@ class Terminal(io.StringIO):
 
     def isatty(self) -> bool:
         return True
+
+
+class Eager(tqdm.tqdm):  # type: ignore[type-arg]
+    """A bar that draws at every update, as it would on a run slower than tqdm's 0.1 s
+    refresh interval: this run may finish all its hosts inside one interval."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "mininterval": 0, "miniters": 1})
 
 
 @pytest.mark.parametrize(
@@ -43,6 +53,7 @@ def test_a_terminal_sees_progress_and_a_log_does_not(
     assert capsys.readouterr().err == ""
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr("tqdm.tqdm", Eager)
     assert main(argv) == 0
     drawn = terminal.getvalue()
     if argv[0] == "sweep":
