@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import tomllib
 
+import numpy as np
 import pytest
 from harness import (
     REFERENCE,
     SCENARIOS,
     TEST_SEEDS,
     compare,
+    design_effects,
     observe,
     read_reference,
     scenario_names,
@@ -37,6 +39,17 @@ def test_distributions_match_the_baseline(name: str) -> None:
     checks = compare(REFERENCE_DATA[name], observe(name, TEST_SEEDS))
     failed = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
     assert not failed, "\n".join(failed)
+
+
+def test_design_effects_pool_the_spread_within_each_sample() -> None:
+    # Two runs of 4 events with shares 1/4 and 3/4: a between-run variance of the pooled
+    # share of 2 * 2 / 8**2 = 1/16, twice the binomial 0.25 / 8.
+    reference = np.array([[1, 3], [3, 1]])
+    assert design_effects(reference) == pytest.approx([2, 2])
+    # A sample with another share but no spread of its own adds no variance (each sample
+    # is centred on its own share): 4/2 * 2 / 16**2 over 0.75 * 0.25 / 16.
+    shifted = np.array([[4, 0], [4, 0]])
+    assert design_effects(reference, shifted) == pytest.approx([4 / 3, 4 / 3])
 
 
 CHANGED_MODELS = {
