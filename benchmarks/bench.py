@@ -362,14 +362,15 @@ def run_workload(name: str, size: int) -> int:
     return size
 
 
-def callgrind(workload: str, size: int) -> tuple[int, int]:
+def callgrind(workload: str, size: int, script: str = __file__) -> tuple[int, int]:
     """Instructions executed by a fresh interpreter running ``workload`` at ``size`` under
-    callgrind, and its units of work. Address randomisation off, one Arrow thread and a
-    fixed hash seed make the count repeat (3,040,136,740 and 3,040,141,346 in two runs
-    of propagation / 10)."""
+    callgrind (``script --workload W --size N``, which prints its units of work last),
+    and its units of work. Address randomisation off, one Arrow thread and a fixed hash
+    seed make the count repeat (3,040,136,740 and 3,040,141,346 in two runs of
+    propagation / 10)."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     command = ["setarch", "-R", "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    command += [sys.executable, str(Path(__file__).resolve())]
+    command += [sys.executable, str(Path(script).resolve())]
     command += ["--workload", workload, "--size", str(size)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     refs = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
