@@ -186,10 +186,10 @@ def design_effects(*samples: np.ndarray) -> np.ndarray:
     tell of the variance: a heavy run (a crash loop) in either counts."""
     runs = np.vstack(samples)
     total = runs.sum()
-    shares = runs.sum(axis=0) / total if total else np.zeros(runs.shape[1])
     degrees = len(runs) - len(samples)
     if degrees < 1 or total == 0:
         return np.ones(runs.shape[1])
+    shares = runs.sum(axis=0) / total
     squares = np.zeros(runs.shape[1])
     for sample in samples:
         size = sample.sum(axis=1)
