@@ -362,6 +362,12 @@ def run_workload(name: str, size: int) -> int:
     return size
 
 
+def callgrind_missing() -> str:
+    """What :func:`callgrind` needs that this machine lacks, and how to get it ('': none)."""
+    missing = [tool for tool in ("valgrind", "setarch") if shutil.which(tool) is None]
+    return f"{' and '.join(missing)} (Debian: apt install valgrind util-linux)" if missing else ""
+
+
 def callgrind(workload: str, size: int, script: str = __file__) -> tuple[int, int]:
     """Instructions executed by a fresh interpreter running ``workload`` at ``size`` under
     callgrind (``script --workload W --size N``, which prints its units of work last),
@@ -515,12 +521,8 @@ def main() -> int:
     unknown = sorted(set(groups) - set(FIGURES))
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
-    missing = [tool for tool in ("valgrind", "setarch") if shutil.which(tool) is None]
-    if "instructions" in groups and missing:
-        parser.error(
-            f"the instructions group needs {' and '.join(missing)} (Debian: apt install "
-            "valgrind util-linux); or leave it out with --only"
-        )
+    if "instructions" in groups and (missing := callgrind_missing()):
+        parser.error(f"the instructions group needs {missing}; or leave it out with --only")
     scale = 10 if args.quick else 1
     ok = side_by_side(groups, args.baseline or DEFAULT, args.rounds, scale, args.workers)
     return 0 if ok else 1

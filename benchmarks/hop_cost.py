@@ -140,7 +140,10 @@ def main() -> int:
     if args.workload:
         print(WAYS[args.workload](args.size))
         return 0
-    from bench import callgrind
+    from bench import callgrind, callgrind_missing
+
+    if missing := callgrind_missing():
+        parser.error(f"counting instructions needs {missing}")
 
     per_message = {}
     for way in WAYS:
