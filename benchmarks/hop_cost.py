@@ -103,18 +103,25 @@ def callback(messages: int) -> int:
     env = Environment()
     handlers: list[Handler] = []
 
-    def send(i: int) -> Handler:
+    def link(i: int) -> Handler:
+        """A send to layer ``i``, made once as the model's channels are: its deliveries'
+        callback is the same function for every message."""
+
+        def arrive(delivery: Delivery[Message]) -> None:
+            handlers[i](delivery.message)
+
         def deliver(message: Message) -> None:
             delivery: Delivery[Message] = Delivery()
-            delivery.callbacks = [lambda event: handlers[i](event.message)]
+            delivery.callbacks = [arrive]
             delivery.message = message
             env.schedule(delivery, NORMAL, GAP_NS)
 
         return deliver
 
-    layered, done = _layers(send)
+    links = [link(i) for i in range(LAYERS)]
+    layered, done = _layers(lambda i: links[i])
     handlers += layered
-    env.process(_source(env, messages, send(0)))
+    env.process(_source(env, messages, links[0]))
     env.run()
     return done[0]
 
