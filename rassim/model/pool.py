@@ -127,17 +127,21 @@ class FreshPages(Generic[P]):
     def stop(self) -> None:
         """The host stopped: no clock matters until it boots (which draws the classes again)."""
         self.running = False
-        for cls in range(len(self.clocks)):
-            self._cancel(cls)
+        for cls, clock in enumerate(self.clocks):
+            if clock is not None:
+                self._cancel(cls)
         if self.scrub is not None:
             self.scrub.cancel()
             self.scrub = None
 
     def vm_stopped(self, vm: int) -> None:
         """VM ``vm`` stopped: the pages of its classes are drawn and handed over (what the
-        VM's reset does to each page depends on what it is)."""
+        VM's reset does to each page depends on what it is). A class without pages has
+        no clock: there is nothing to do for it."""
+        counts = self.counts
         for cls in self.classes.by_vm[vm]:
-            self._hand_over(cls)
+            if counts[cls]:
+                self._hand_over(cls)
 
     def drain(self) -> None:
         """The run ended: every page left takes a class (for the UE table)."""
