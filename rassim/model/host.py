@@ -88,10 +88,12 @@ class Host:
         env: Environment,
         index: int,
         scenario: Scenario,
+        memory_map: MemoryMap,
         network: Network,
         ledger: RunLedger,
         horizon_ns: int,
     ) -> None:
+        """``memory_map``: the scenario's, shared by the hosts built from it."""
         self.env = env
         self.index = index
         self.name = h = f"host{index}"
@@ -111,7 +113,6 @@ class Host:
         kvm_aborts, kvm_faults, kvm_deferred = (net.inbox(f"{h}.kvm") for _ in range(3))
         self.inboxes = [cpu_reads, el3_inbox, kvm_aborts, kvm_faults, kvm_deferred]
 
-        memory_map = MemoryMap(scenario)
         mem = f"{h}.memory"
         reads = net.channel(mem, cpu_reads, s.cpu.access_latency)
         retouches = net.channel(mem, kvm_faults, hv.exit_in_kernel)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rassim.sim.deadlines import Deadline
@@ -29,7 +30,7 @@ from rassim.sim.draws import Draws
 PAGE = 4096
 
 
-def apportion(total: int, shares: list[float]) -> list[int]:
+def apportion(total: int, shares: Sequence[float]) -> list[int]:
     """``total`` split in proportion to ``shares`` (largest remainder, ties to the first)."""
     exact = [total * share / sum(shares) for share in shares]
     counts = [math.floor(x) for x in exact]

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rassim.model.hugepages import PAGE, PoisonedHugePage, apportion
@@ -48,7 +48,7 @@ from rassim.model.ledger import RunLedger
 from rassim.model.messages import PoisonRead, ScrubReport, Stage2Fault
 from rassim.model.outcomes import Context, EventKind
 from rassim.model.pool import FreshPages, OwnerClasses
-from rassim.scenario import MemoryConfig, Owner, Placement, Scenario
+from rassim.scenario import MemoryConfig, Owner, OwnerAccess, Placement, Scenario
 from rassim.sim.channel import Channel
 from rassim.sim.deadlines import Deadline, Deadlines
 from rassim.sim.draws import Draws
@@ -144,7 +144,12 @@ PLACED: dict[Placement, tuple[Owner | None, ...]] = {
 
 
 class MemoryMap:
-    """Owner classes of one host weighted by bytes (MODEL 3.1), for drawing page owners."""
+    """The memory a scenario gives each of its hosts (MODEL 3.1): owner classes weighted
+    by bytes, for drawing page owners, and how often each owner reads a page.
+
+    It depends on the scenario alone: one is built for a group of hosts and shared by
+    them, so nothing in it is written to once it is built (its sequences are tuples).
+    """
 
     def __init__(self, scenario: Scenario) -> None:
         m, g = scenario.memory, scenario.guest
@@ -160,24 +165,36 @@ class MemoryMap:
             None: guest_ram,
         }
         sizes[Owner.HOST_FREE] = m.host_memory - sum(sizes.values())
-        self.host_owners = list(_ALL)
+        self.host_owners = _ALL
         self.host_weights = _normalise([sizes[owner] for owner in _ALL])
         # Each placement's owners, weighted by their sizes.
-        self.placed = {
+        self.placed: Mapping[Placement, tuple[tuple[Owner | None, ...], tuple[float, ...]]] = {
             placement: (owners, _normalise([sizes[owner] for owner in owners]))
             for placement, owners in PLACED.items()
         }
         self.device_memory = m.device_per_vm
-        self.guest_owners = list(g.memory_map)
-        self.guest_shares = list(g.memory_map.values())
+        self.guest_owners = tuple(g.memory_map)
+        self.guest_shares = tuple(g.memory_map.values())
         self.guest_weights = _normalise(self.guest_shares)
         self.host_bytes = m.host_memory
         self.backing_page = parse_size(g.backing_page)
         self.keep_ue_mapped = keeps_ue_mapped(scenario)
+        # Mean time between an owner's reads of one page (None: never read).
+        self.read_gap: Mapping[Owner, float | None] = {
+            owner: NS_PER_H / access.access_rate if access.access_rate > 0 else None
+            for owner, access in m.access.items()
+        }
+        self.guest_rates = tuple(
+            m.access[owner].access_rate / NS_PER_H for owner in self.guest_owners
+        )
+        # Every owner class of the host (an owner and its VM, if it belongs to one), and
+        # the classes as the pool of rewritten pages draws them.
+        self.owner_classes, shares = self._classes()
+        self.vm_of = tuple(vm for _, vm in self.owner_classes)
+        self.fresh_classes = self._fresh_classes(shares, m.access)
 
-    def classes(self) -> tuple[list[tuple[Owner, int | None]], list[float]]:
-        """Every owner class of the host (an owner and its VM, if it belongs to one) and
-        its probability under :meth:`draw_host`."""
+    def _classes(self) -> tuple[tuple[tuple[Owner, int | None], ...], list[float]]:
+        """Every owner class of the host and its probability under :meth:`draw_host`."""
         classes: list[tuple[Owner, int | None]] = []
         shares: list[float] = []
         guest = _shares(self.guest_weights)
@@ -192,7 +209,35 @@ class MemoryMap:
             else:
                 classes.append((owner, None))
                 shares.append(share)
-        return classes, shares
+        return tuple(classes), shares
+
+    def _fresh_classes(
+        self, shares: list[float], access: Mapping[Owner, OwnerAccess]
+    ) -> OwnerClasses:
+        """The owner classes as the pool of rewritten pages needs them: a touch of free
+        memory is its allocation, which gives the page a new owner (a guest's free page
+        stays in its VM's RAM, a free host page goes anywhere)."""
+        index = {cls: i for i, cls in enumerate(self.owner_classes)}
+        everywhere = (list(range(len(shares))), list(itertools.accumulate(shares)))
+        moves: list[tuple[Sequence[int], Sequence[float]] | None] = []
+        by_vm: list[list[int]] = [[] for _ in range(self.vms)]
+        for i, (owner, vm) in enumerate(self.owner_classes):
+            if owner is Owner.HOST_FREE:
+                moves.append(everywhere)
+            elif owner is Owner.GUEST_FREE:
+                guest = [index[(g, vm)] for g in self.guest_owners]
+                moves.append((guest, self.guest_weights))
+            else:
+                moves.append(None)
+            if vm is not None:
+                by_vm[vm].append(i)
+        return OwnerClasses(
+            shares,
+            [access[owner].access_rate / NS_PER_H for owner, _ in self.owner_classes],
+            [owner is not Owner.DEVICE for owner, _ in self.owner_classes],
+            moves,
+            by_vm,
+        )
 
     def draw_host(self, rng: Draws) -> tuple[Owner, int | None]:
         """An owner for a page anywhere on the host, and its VM if it belongs to one."""
@@ -203,7 +248,7 @@ class MemoryMap:
         return self._draw(rng, *self.placed[placement])
 
     def _draw(
-        self, rng: Draws, owners: Sequence[Owner | None], weights: list[float]
+        self, rng: Draws, owners: Sequence[Owner | None], weights: Sequence[float]
     ) -> tuple[Owner, int | None]:
         owner = owners[rng.index(weights)]
         if owner is None:
@@ -263,14 +308,9 @@ class MemoryNode:
         self.stage2_fwb = stage2_fwb
         self.scrub_period = config.scrub_period
         self.access = config.access
-        # Mean time between an owner's reads of one page (None: never read).
-        self.read_gap = {
-            owner: NS_PER_H / access.access_rate if access.access_rate > 0 else None
-            for owner, access in self.access.items()
-        }
-        self.guest_rates = [
-            self.access[owner].access_rate / NS_PER_H for owner in memory_map.guest_owners
-        ]
+        self.read_gap = memory_map.read_gap
+        self.guest_rates = memory_map.guest_rates
+        self.owner_classes = memory_map.owner_classes
         self.subpage_keys = itertools.count(-1, -1)
         self.ues: list[Ue] = []  # every UE ever, for the results
         self.pages: dict[int, Ue] = {}  # UEs not cleared nor retired for good, by id
@@ -280,41 +320,14 @@ class MemoryNode:
         self.host_running = True
         self.vms_down: set[int] = set()
         # Pages a host reboot rewrote, until their new owners are drawn.
-        self.owner_classes, shares = memory_map.classes()
         self.fresh: FreshPages[Ue] = FreshPages(
             rng,
-            self._classes(shares),
+            memory_map.fresh_classes,
             self.scrub_period,
             self.deadlines,
             self.vms_down,
-            [vm for _, vm in self.owner_classes],
+            memory_map.vm_of,
             self._claim,
-        )
-
-    def _classes(self, shares: list[float]) -> OwnerClasses:
-        """The host's owner classes as the pool of rewritten pages needs them: a touch of
-        free memory is its allocation, which gives the page a new owner (a guest's free
-        page stays in its VM's RAM, a free host page goes anywhere)."""
-        index = {cls: i for i, cls in enumerate(self.owner_classes)}
-        everywhere = (list(range(len(shares))), list(itertools.accumulate(shares)))
-        moves: list[tuple[list[int], list[float]] | None] = []
-        for owner, vm in self.owner_classes:
-            if owner is Owner.HOST_FREE:
-                moves.append(everywhere)
-            elif owner is Owner.GUEST_FREE:
-                guest = [index[(g, vm)] for g in self.map.guest_owners]
-                moves.append((guest, self.map.guest_weights))
-            else:
-                moves.append(None)
-        return OwnerClasses(
-            shares,
-            [self.access[owner].access_rate / NS_PER_H for owner, _ in self.owner_classes],
-            [owner is not Owner.DEVICE for owner, _ in self.owner_classes],
-            moves,
-            [
-                [i for i, (_, v) in enumerate(self.owner_classes) if v == vm]
-                for vm in range(self.map.vms)
-            ],
         )
 
     def _claim(self, ue: Ue, cls: int, touched: bool | None) -> None:
@@ -725,15 +738,15 @@ class MemoryNode:
         self.fresh.fill(rewritten)
 
 
-def _shares(cumulative: list[float]) -> list[float]:
+def _shares(cumulative: Sequence[float]) -> list[float]:
     """The shares whose running sums are ``cumulative``."""
     return [b - a for a, b in itertools.pairwise([0.0, *cumulative])]
 
 
-def _normalise(weights: list[float]) -> list[float]:
+def _normalise(weights: Sequence[float]) -> tuple[float, ...]:
     """Cumulative shares, for drawing an index with one uniform number; equal shares if
     every weight is 0 (a page type naming an owner the scenario gives no memory)."""
     total = float(sum(weights))
     if total <= 0:
         weights, total = [1.0] * len(weights), float(len(weights))
-    return list(itertools.accumulate(w / total for w in weights))
+    return tuple(itertools.accumulate(w / total for w in weights))

@@ -49,7 +49,9 @@ P = TypeVar("P", bound=Page)
 
 
 class OwnerClasses:
-    """The owner classes of one host: what a class's pages do and how likely each is.
+    """The owner classes of a scenario's hosts: what a class's pages do and how likely
+    each is. Shared by the hosts' pools, it is never written to (tuples, and a read-only
+    array).
 
     ``shares``: each class's probability for a page anywhere on the host; ``rates``: one
     page's touches per ns (0: never touched); ``scrubbed``: the patrol scrubber visits
@@ -62,15 +64,17 @@ class OwnerClasses:
         shares: Sequence[float],
         rates: Sequence[float],
         scrubbed: Sequence[bool],
-        moves: Sequence[tuple[list[int], list[float]] | None],
+        moves: Sequence[tuple[Sequence[int], Sequence[float]] | None],
         by_vm: Sequence[Sequence[int]],
     ) -> None:
-        self.shares = np.asarray(shares, dtype=np.float64)
-        self.cumulative = list(itertools.accumulate(self.shares / self.shares.sum()))
-        self.rates = list(rates)
-        self.scrubbed = list(scrubbed)
-        self.moves = list(moves)
-        self.by_vm = [list(classes) for classes in by_vm]
+        self.shares = np.array(shares, dtype=np.float64)
+        self.shares.flags.writeable = False
+        self.rates = tuple(rates)
+        self.scrubbed = tuple(scrubbed)
+        self.moves = tuple(
+            None if move is None else (tuple(move[0]), tuple(move[1])) for move in moves
+        )
+        self.by_vm = tuple(tuple(classes) for classes in by_vm)
 
 
 class FreshPages(Generic[P]):

@@ -27,13 +27,13 @@ import pyarrow as pa
 from rassim.model import sources, tables
 from rassim.model.host import Host
 from rassim.model.ledger import LedgerError, RunLedger
-from rassim.model.memory import host_poison_bytes
+from rassim.model.memory import MemoryMap, host_poison_bytes
 from rassim.model.outcomes import UeState
 from rassim.results.metrics import Exposure, Tally, tally
 from rassim.scenario import Scenario
 from rassim.sim.channel import HopLog, Network
 from rassim.sim.environment import Environment
-from rassim.sim.streams import Streams
+from rassim.sim.streams import Streams, root_sequence
 
 TABLES = ("errors", "ues", "hops", "vms", "faults")  # the tables of a run (MODEL 9)
 Seed = int | np.random.SeedSequence
@@ -100,6 +100,9 @@ def _tabulate_hosts(
     scenario: Scenario, seed: Seed, hosts: range, progress: Callable[[int], None] | None
 ) -> tuple[dict[str, pd.DataFrame], int]:
     """The tables of ``hosts``, run one after the other, and their host panics."""
+    # What depends on the scenario or the seed alone is made once for all the hosts.
+    memory_map = MemoryMap(scenario)
+    root = root_sequence(seed)
     log = HopLog(enabled=scenario.record_hops)
     ledger = RunLedger()
     ue_ids = itertools.count()
@@ -108,7 +111,7 @@ def _tabulate_hosts(
     faults: list[tuple] = []
     panics = 0
     for index in hosts:
-        host = _run_host(scenario, seed, index, log, ledger, ue_ids, faults)
+        host = _run_host(scenario, memory_map, root, index, log, ledger, ue_ids, faults)
         ledger.check()
         ues += tables.ue_rows(host.memory.ues)
         vms += tables.vm_rows(host, scenario.duration)
@@ -153,18 +156,20 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def _run_host(
     scenario: Scenario,
-    seed: Seed,
+    memory_map: MemoryMap,
+    root: np.random.SeedSequence,
     index: int,
     log: HopLog,
     ledger: RunLedger,
     ue_ids: itertools.count,
     faults: list[tuple],
 ) -> Host:
-    """Build host ``index`` with its UE sources and run it to the end."""
+    """Build host ``index`` of ``scenario`` (whose ``memory_map`` it shares) with its UE
+    sources, its streams spawned from ``root``, and run it to the end."""
     env = Environment()
-    streams = Streams(seed)
+    streams = Streams(root)
     horizon = scenario.duration
-    host = Host(env, index, scenario, Network(env, streams, log), ledger, horizon)
+    host = Host(env, index, scenario, memory_map, Network(env, streams, log), ledger, horizon)
     setup = sources.Setup(
         env,
         index,

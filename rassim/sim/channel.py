@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
-import numpy as np
 import simpy
 from simpy.events import NORMAL, Event
 
@@ -154,9 +153,10 @@ class Channel(Generic[Mc]):
         "_arrive",
         "_draw",
         "_env",
+        "_label",
         "_link",
         "_log",
-        "_rng",
+        "_streams",
         "destination",
         "in_flight",
         "latency",
@@ -167,18 +167,20 @@ class Channel(Generic[Mc]):
         self,
         env: Environment,
         source: str,
-        destination: str,
-        latency: Distribution,
         inbox: Inbox[Any],
-        rng: Callable[[], np.random.Generator],
+        latency: Distribution,
+        streams: Streams,
         log: HopLog,
+        label: str = "",
     ) -> None:
         self._env = env
         self.source = source
-        self.destination = destination
+        self.destination = destination = inbox.name
         self.latency = latency
         self._arrive = inbox.arrive
-        self._rng = rng  # made on the first send: most links of a large fleet stay idle
+        # Its stream is made on the first send: most links of a large fleet stay idle.
+        self._streams = streams
+        self._label = label
         self._draw: Callable[[], int] = self._first_draw
         self._log = log.rows if log.enabled else None
         self._link = log.add_link(source, destination) if log.enabled else -1
@@ -187,10 +189,16 @@ class Channel(Generic[Mc]):
     def _first_draw(self) -> int:
         constant = self.latency.constant_ns
         if constant is None:
-            self._draw = self.latency.sampler(self._rng())
+            self._draw = self.latency.sampler(self._streams.generator(self.stream_name))
         else:  # a fixed latency needs no random stream
             self._draw = itertools.repeat(constant).__next__
         return self._draw()
+
+    @property
+    def stream_name(self) -> str:
+        """The name of its latencies' stream: its ends, and its label if it has one."""
+        label = f":{self._label}" if self._label else ""
+        return f"link:{self.source}->{self.destination}{label}"
 
     def send(self, message: Mc) -> None:
         """Deliver ``message`` to the inbox after one latency draw."""
@@ -234,13 +242,4 @@ class Network:
         self, source: str, inbox: Inbox[M], latency: Distribution, label: str = ""
     ) -> Channel[M]:
         """A channel from the component ``source`` into ``inbox``."""
-        name = f"link:{source}->{inbox.name}{':' if label else ''}{label}"
-        return Channel(
-            self.env,
-            source,
-            inbox.name,
-            latency,
-            inbox,
-            lambda: self.streams.generator(name),
-            self.log,
-        )
+        return Channel(self.env, source, inbox, latency, self.streams, self.log, label)

@@ -19,14 +19,17 @@ def name_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
 
 
+def root_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    """The root ``SeedSequence`` of ``seed`` (itself if it is one). Streams only read it,
+    so one can serve any number of them."""
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+
 class Streams:
     """Random generators keyed by name, spawned from one root ``SeedSequence``."""
 
     def __init__(self, seed: int | np.random.SeedSequence) -> None:
-        if isinstance(seed, np.random.SeedSequence):
-            self.root = seed
-        else:
-            self.root = np.random.SeedSequence(seed)
+        self.root = root_sequence(seed)
         self._generators: dict[str, np.random.Generator] = {}
 
     def seed_sequence(self, name: str) -> np.random.SeedSequence:

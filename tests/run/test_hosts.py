@@ -1,17 +1,21 @@
 """A worker's group of hosts leaves nothing behind: each host's objects in reference
-cycles are freed as soon as the host is done, not whenever a full collection comes."""
+cycles are freed as soon as the host is done, not whenever a full collection comes; and
+what its hosts share (what depends on the scenario alone) none of them changes."""
 
 from __future__ import annotations
 
 import gc
 import itertools
+import pickle
 import weakref
 
 import rassim
 from rassim.model.host import Host
 from rassim.model.ledger import RunLedger
+from rassim.model.memory import MemoryMap
 from rassim.run.hosts import _run_host, simulate_group
 from rassim.sim.channel import HopLog
+from rassim.sim.streams import root_sequence
 
 GROUP = rassim.Scenario.model_validate(
     {
@@ -46,7 +50,16 @@ def test_a_finished_host_waits_for_the_collector() -> None:
     gc.collect()
     gc.disable()
     try:
-        host = _run_host(GROUP, 1, 0, HopLog(enabled=False), RunLedger(), itertools.count(), [])
+        host = _run_host(
+            GROUP,
+            MemoryMap(GROUP),
+            root_sequence(1),
+            0,
+            HopLog(enabled=False),
+            RunLedger(),
+            itertools.count(),
+            [],
+        )
         left = weakref.ref(host)
         del host
         assert left() is not None
@@ -54,3 +67,26 @@ def test_a_finished_host_waits_for_the_collector() -> None:
         assert left() is None
     finally:
         gc.enable()
+
+
+def test_hosts_leave_their_shared_memory_map_as_it_was() -> None:
+    """Hosts that panic and reboot (their pools of rewritten pages drawn and touched),
+    with VMs going down and huge pages poisoned whole, all share one memory map."""
+    scenario = rassim.Scenario.model_validate(
+        {
+            "duration": "30d",
+            "fleet": {"hosts": 4, "vms_per_host": 2},
+            "guest": {"backing_page": "2MiB"},
+            "memory": {"source": "faults", "ecc": "secded", "acceleration": 3000},
+        }
+    )
+    memory_map = MemoryMap(scenario)
+    before = pickle.dumps(memory_map)
+    ledger, root = RunLedger(), root_sequence(1)
+    panics = 0
+    for index in range(4):
+        host = _run_host(
+            scenario, memory_map, root, index, HopLog(enabled=False), ledger, itertools.count(), []
+        )
+        panics += host.panics
+    assert panics > 0 and pickle.dumps(memory_map) == before
