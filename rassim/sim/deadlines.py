@@ -36,17 +36,22 @@ T = TypeVar("T")
 
 
 class Deadline:
-    """One armed deadline: ``callback(payload)`` runs at its time unless cancelled first."""
+    """One armed deadline: ``callback(payload)`` runs at its time unless cancelled first.
+
+    Made by :meth:`Deadlines.arm` without a Python-level ``__init__`` (it sets the two
+    slots itself), which saves a call on each of the thousand deadlines a fleet host arms.
+    """
 
     __slots__ = ("callback", "payload")
-
-    def __init__(self, payload: Any, callback: Callable[[Any], None]) -> None:
-        self.payload = payload
-        self.callback: Callable[[Any], None] | None = callback
+    payload: Any
+    callback: Callable[[Any], None] | None
 
     def cancel(self) -> None:
         """This wait no longer matters (a no-op once it ran, or its calendar was cleared)."""
         self.callback = None
+
+
+_new_deadline = object.__new__
 
 
 class Deadlines:
@@ -67,7 +72,9 @@ class Deadlines:
         if at >= self.horizon_ns:
             return None
         when = math.ceil(at)
-        deadline = Deadline(payload, callback)
+        deadline = _new_deadline(Deadline)
+        deadline.payload = payload
+        deadline.callback = callback
         heappush(self._heap, (when, self._armed, deadline))
         self._armed += 1
         wakes = self._wakes
