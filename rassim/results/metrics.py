@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # The vocabulary of the result tables (MODEL 9); tests check it against the model's enums.
 RADII = ("none", "process", "vm", "host")  # blast radius, smallest first
@@ -335,33 +337,51 @@ def per_ue(errors: pd.DataFrame, ues: pd.DataFrame) -> pd.DataFrame:
     its events (``worst_radius``), and whether it was ``recovered`` (no event crashed or
     restarted a VM or panicked a host) and its first consumption left the VM running
     (``first_survived``)."""
-    consumed = ues["consumptions"].to_numpy() > 0
-    ids = ues["ue_id"].to_numpy()[consumed]
-    radius = pd.Categorical(errors["blast_radius"], categories=RADII).codes
-    by_ue = pd.Series(radius).groupby(errors["ue_id"].to_numpy()).max()
-    worst = by_ue.reindex(ids, fill_value=0).to_numpy()
-    consumption = (errors["kind"] == "consumption").to_numpy()
-    order = np.lexsort(
-        (
-            errors["error_id"].to_numpy()[consumption],
-            errors["consumed_ns"].to_numpy()[consumption],
-        )
-    )
-    first_ue = errors["ue_id"].to_numpy()[consumption][order]
-    first_outcome = errors["outcome"].to_numpy()[consumption][order]
-    seen, where = np.unique(first_ue, return_index=True)  # first row of each UE in time order
-    outcome = pd.Series(first_outcome[where], index=seen).reindex(ids).to_numpy()
+    consumed, first, worst = _consumed_ues(errors, ues)
+    outcome = np.where(first >= 0, np.asarray(OUTCOMES, dtype=object)[first], None)
     return pd.DataFrame(
         {
-            "ue_id": ids,
+            "ue_id": ues["ue_id"].to_numpy()[consumed],
             "host": ues["host"].to_numpy()[consumed],
             "consumptions": ues["consumptions"].to_numpy()[consumed],
             "first_outcome": pd.array(outcome, dtype="str"),
             "worst_radius": pd.array(np.asarray(RADII)[worst], dtype="str"),
-            "recovered": worst < RADII.index("vm"),
-            "first_survived": np.isin(outcome, VM_RUNNING),
+            "recovered": worst < _VM_RADIUS,
+            "first_survived": np.isin(first, _RUNNING),
         }
     )
+
+
+_VM_RADIUS = RADII.index("vm")
+_RUNNING = [OUTCOMES.index(o) for o in VM_RUNNING]
+
+
+def _codes(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Each value's place in ``vocabulary`` (-1 if it is not there)."""
+    places = pc.index_in(pa.array(values), value_set=pa.array(vocabulary))
+    return places.fill_null(-1).to_numpy()
+
+
+def _consumed_ues(
+    errors: pd.DataFrame, ues: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which rows of ``ues`` were consumed at least once, and for each of those UEs the
+    outcome of its first consumption (its place in :data:`OUTCOMES`, -1 if none) and the
+    worst blast radius of its events (its place in :data:`RADII`)."""
+    consumed = ues["consumptions"].to_numpy() > 0
+    ue = pd.Index(ues["ue_id"].to_numpy()[consumed]).get_indexer(errors["ue_id"].to_numpy())
+    mine = ue >= 0  # the events of consumed UEs
+    worst = np.zeros(consumed.sum(), np.int64)
+    np.maximum.at(worst, ue[mine], _codes(errors["blast_radius"], RADII)[mine])
+    consumption = mine & (errors["kind"] == "consumption").to_numpy()
+    order = np.lexsort(
+        (errors["error_id"].to_numpy()[consumption], errors["consumed_ns"].to_numpy()[consumption])
+    )
+    first_ue = ue[consumption][order]
+    seen, where = np.unique(first_ue, return_index=True)  # first event of each UE in time
+    first = np.full(len(worst), -1)
+    first[seen] = _codes(errors["outcome"], OUTCOMES)[consumption][order][where]
+    return consumed, first, worst
 
 
 def host_tallies(
@@ -378,53 +398,71 @@ def host_tallies(
         *((0, exposure.hosts) if hosts is None else (hosts.start, hosts.stop)), name="host"
     )
 
-    def per_host(values, host) -> pd.Series:
-        return pd.Series(values).groupby(np.asarray(host)).sum().reindex(hosts, fill_value=0)
+    def per_host(host: Any, **columns: Any) -> pd.DataFrame:
+        """Each column of one table summed over the rows of each host (0 if none)."""
+        frame = pd.DataFrame(columns, index=np.asarray(host))
+        return frame.groupby(level=0).sum().reindex(hosts, fill_value=0)
 
-    ue = per_ue(errors, ues)
-    outcome, host = errors["outcome"], errors["host"].to_numpy()
-    guest = (errors["kind"] != "scrub") & errors["context"].isin(GUEST_CONTEXTS)
-    panicked = (outcome == "host_panicked").to_numpy()
+    consumed, first, worst = _consumed_ues(errors, ues)
+    ue_host = ues["host"].to_numpy()
+    consumptions = ues["consumptions"].to_numpy()[consumed]
+    host = errors["host"].to_numpy()
+    outcome = _codes(errors["outcome"], OUTCOMES)
+    guest = ((errors["kind"] != "scrub") & errors["context"].isin(GUEST_CONTEXTS)).to_numpy()
     # One panic ends every event in flight on its host at that instant: count instants.
+    panicked = outcome == OUTCOMES.index("host_panicked")
     at = errors["resolved_ns"].to_numpy()[panicked]
-    panics = pd.DataFrame({"host": host[panicked], "at": at}).drop_duplicates()
+    panics = np.unique(np.stack((host[panicked], at)), axis=1)[0]
     vm_host = vms["host"].to_numpy()
     lost = vms["lost_down_s"] + vms["lost_inflight_s"] + vms["lost_stall_s"]
+    sums = pd.concat(
+        [
+            per_host(
+                ue_host,
+                ues=np.ones(len(ues), np.int64),
+                memory_lost_bytes=ues["lost_bytes"].to_numpy(),
+            ),
+            per_host(
+                ue_host[consumed],
+                ues_consumed=np.ones(len(worst), np.int64),
+                ues_recovered=(worst < _VM_RADIUS).astype(np.int64),
+                ues_first_survived=np.isin(first, _RUNNING).astype(np.int64),
+                ues_repeated=(consumptions > 1).astype(np.int64),
+                repeat_consumptions=consumptions - 1,
+            ),
+            per_host(
+                host,
+                error_events=np.ones(len(errors), np.int64),
+                guest_events=guest.astype(np.int64),
+                guest_events_survived=(guest & np.isin(outcome, _RUNNING)).astype(np.int64),
+                process_kills=(outcome == OUTCOMES.index("process_killed")).astype(np.int64),
+                exits_to_vmm=errors["exit_to_vmm"].to_numpy().astype(np.int64),
+                latency_ns=errors["latency_ns"].to_numpy().astype(np.float64),
+            ),
+            per_host(
+                vm_host,
+                vm_interruptions=(vms["crashes"] + vms["restarts"]).to_numpy(),
+                outages=vms["outages"].to_numpy(),
+                downtime_s=vms["downtime_s"].to_numpy(),
+                lost_work_s=lost.to_numpy(),
+            ),
+            per_host(panics, host_panics=np.ones(len(panics), np.int64)),
+        ],
+        axis=1,
+    )
     years = exposure.duration_s / YEAR_S
     vms_per_host = float(exposure.vms_per_host)
-    tallies = pd.DataFrame(
-        {
-            "ues": per_host(np.ones(len(ues), np.int64), ues["host"]),
-            "ues_consumed": per_host(np.ones(len(ue), np.int64), ue["host"]),
-            "ues_recovered": per_host(ue["recovered"].astype(np.int64), ue["host"]),
-            "ues_first_survived": per_host(ue["first_survived"].astype(np.int64), ue["host"]),
-            "ues_repeated": per_host((ue["consumptions"] > 1).astype(np.int64), ue["host"]),
-            "repeat_consumptions": per_host(ue["consumptions"] - 1, ue["host"]),
-            "error_events": per_host(np.ones(len(errors), np.int64), host),
-            "guest_events": per_host(guest.astype(np.int64), host),
-            "guest_events_survived": per_host(
-                (guest & outcome.isin(VM_RUNNING)).astype(np.int64), host
-            ),
-            "vm_interruptions": per_host(vms["crashes"] + vms["restarts"], vm_host),
-            "outages": per_host(vms["outages"], vm_host),
-            "host_panics": panics.groupby("host").size().reindex(hosts, fill_value=0),
-            "process_kills": per_host((outcome == "process_killed").astype(np.int64), host),
-            "exits_to_vmm": per_host(errors["exit_to_vmm"].astype(np.int64), host),
-            "downtime_s": per_host(vms["downtime_s"], vm_host),
-            "lost_work_s": per_host(lost, vm_host),
-            "memory_lost_bytes": per_host(ues["lost_bytes"], ues["host"]),
-            "latency_ns": per_host(errors["latency_ns"].astype(np.float64), host),
-        },
-        index=hosts,
-    )
-    tallies["vm_years"] = vms_per_host * years
-    tallies["host_years"] = years
-    tallies["field_vm_years"] = vms_per_host * years * exposure.acceleration
-    tallies["field_host_years"] = years * exposure.acceleration
-    tallies["field_tib_years"] = exposure.host_memory_bytes / TIB * years * exposure.acceleration
-    tallies["vm_seconds"] = vms_per_host * exposure.duration_s
-    tallies["possible_work_s"] = vms_per_host * exposure.processes_per_vm * exposure.duration_s
-    return tallies[list(TALLIES)]
+    tallies = {
+        **sums,
+        "vm_years": vms_per_host * years,
+        "host_years": years,
+        "field_vm_years": vms_per_host * years * exposure.acceleration,
+        "field_host_years": years * exposure.acceleration,
+        "field_tib_years": exposure.host_memory_bytes / TIB * years * exposure.acceleration,
+        "vm_seconds": vms_per_host * exposure.duration_s,
+        "possible_work_s": vms_per_host * exposure.processes_per_vm * exposure.duration_s,
+    }
+    return pd.DataFrame({name: tallies[name] for name in TALLIES}, index=hosts)
 
 
 @dataclass
@@ -447,7 +485,8 @@ def tally(
 ) -> Tally:
     """The :class:`Tally` of the tables of ``hosts`` (default: every host)."""
     outcomes = errors["outcome"].value_counts()
-    uncorrected = faults["uncorrected"].astype(bool)
+    states = ues["state"].value_counts()
+    uncorrected = faults["uncorrected"].to_numpy(dtype=bool)
     counts = {
         "ues": len(ues),
         "error_events": len(errors),
@@ -458,7 +497,7 @@ def tally(
         "ue_faults": int(uncorrected.sum()),
         "ues_predicted": int(faults.loc[faults["predicted"].astype(bool), "pages"].sum())
         + int((ues["source"] == PREDICTED_LOG).sum()),
-        **{f"ues_{s}": int((ues["state"] == s).sum()) for s in UE_STATES},
+        **{f"ues_{s}": int(states.get(s, 0)) for s in UE_STATES},
     }
     return Tally(host_tallies(errors, ues, vms, exposure, hosts), counts)
 
