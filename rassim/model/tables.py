@@ -19,6 +19,7 @@ from rassim.model.host import Host
 from rassim.model.ledger import ERROR_COLUMNS
 from rassim.model.memory import PAGE, Ue
 from rassim.model.outcomes import UeState
+from rassim.scenario import Owner
 from rassim.sim import columns
 from rassim.sim.channel import HopLog
 
@@ -96,6 +97,7 @@ _UE_FIELDS = (
 
 
 _ue_row = attrgetter(*_UE_FIELDS)
+_GUEST_RAM = [owner for owner in Owner if owner.in_guest_ram]
 
 
 def ue_rows(ues: list[Ue]) -> list[tuple]:
@@ -115,12 +117,8 @@ def ues_frame(rows: list[tuple], host_poison_bytes: int) -> pd.DataFrame:
     offlined = flag["host_poisoned"] | flag["vmm_unmapped"] | flag["guest_poisoned"]
     offlined |= flag["detached"]
     events = columns.ints(data["events"])
-    in_guest_ram = columns.flags([owner.in_guest_ram for owner in data["owner"]])
-    state = np.select(
-        [flag["cleared"], offlined, events > 0],
-        [UeState.CLEARED, UeState.OFFLINED, UeState.LIVE],
-        UeState.LATENT,
-    )
+    owner = columns.strings(data["owner"])
+    in_guest_ram = owner.isin(_GUEST_RAM)
     lost = np.where(flag["host_poisoned"] & in_guest_ram, host_poison_bytes, PAGE)
     return pd.DataFrame(
         {
@@ -129,13 +127,17 @@ def ues_frame(rows: list[tuple], host_poison_bytes: int) -> pd.DataFrame:
             "source": columns.strings(data["source"]),
             "permanent": columns.flags(data["permanent"]),
             "created_ns": columns.ints(data["created_ns"]),
-            "owner": columns.strings(data["owner"]),
+            "owner": owner,
             "vm": columns.nullable_ints(data["vm"]),
             "gpa": columns.nullable_ints(data["gpa"]),
             "hpa": columns.ints(data["hpa"]),
             "consumptions": columns.ints(data["consumptions"]),
             "events": events,
-            "state": pd.array(state, dtype="str"),
+            "state": columns.select(
+                [flag["cleared"], offlined, events > 0],
+                [UeState.CLEARED, UeState.OFFLINED, UeState.LIVE],
+                UeState.LATENT,
+            ),
             "lost_bytes": np.where(offlined & ~flag["cleared"], lost, 0).astype(np.int64),
         }
     )

@@ -42,8 +42,22 @@ def nullable_flags(values: Sequence[bool | None]) -> pd.arrays.BooleanArray:
 
 def strings(values: Sequence[str]) -> pd.api.extensions.ExtensionArray:
     """A ``str`` column (enum members of a ``StrEnum`` count as their values)."""
-    # pandas takes the pyarrow array as it is; pandas-stubs do not list that overload.
-    return pd.array(pa.array(values, type=pa.string()), dtype="str")  # type: ignore[call-overload]
+    return _str(pa.array(values, type=pa.large_string()))
+
+
+def select(
+    conditions: Sequence[np.ndarray], choices: Sequence[str], default: str
+) -> pd.api.extensions.ExtensionArray:
+    """A ``str`` column of, row by row, the first of ``choices`` whose condition holds, or
+    ``default`` (``np.select``, choosing places rather than strings)."""
+    places = np.select(conditions, list(range(len(choices))), len(choices))
+    return _str(pa.array([*choices, default], type=pa.large_string()).take(places))
+
+
+def _str(array: pa.Array) -> pd.api.extensions.ExtensionArray:
+    """A large_string ``array`` as the ``str`` column pandas keeps it in, as it is."""
+    # pandas-stubs do not list the overload that takes a pyarrow array.
+    return pd.array(array, dtype="str")  # type: ignore[call-overload]
 
 
 def _filled(array: pa.Array, fill: object) -> np.ndarray:
