@@ -194,12 +194,13 @@ def check_ues(ues: pd.DataFrame, errors: pd.DataFrame) -> None:
     states = {s.value for s in UeState}
     if not ues["state"].isin(states).all():
         raise LedgerError("a UE has no final state")
-    if ues["ue_id"].duplicated().any():
+    ids = pd.Index(ues["ue_id"])
+    if not ids.is_unique:
         raise LedgerError("a UE was recorded twice")
-    known = errors["ue_id"].isin(ues["ue_id"])
-    if not known.all():
-        unknown = sorted(set(errors.loc[~known, "ue_id"]))
+    row = ids.get_indexer(errors["ue_id"])  # each event's UE (-1: none)
+    if (row < 0).any():
+        unknown = np.unique(errors["ue_id"].to_numpy()[row < 0]).tolist()
         raise LedgerError(f"events refer to unknown UEs: {unknown[:10]}")
-    counted = errors.groupby("ue_id").size().reindex(ues["ue_id"], fill_value=0).to_numpy()
+    counted = np.bincount(row, minlength=len(ids))
     if not np.array_equal(counted, ues["events"].to_numpy()):
         raise LedgerError("the events recorded per UE do not match the ledger")
