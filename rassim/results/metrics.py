@@ -398,14 +398,18 @@ def host_tallies(
         *((0, exposure.hosts) if hosts is None else (hosts.start, hosts.stop)), name="host"
     )
 
-    def per_host(host: Any, **columns: Any) -> pd.DataFrame:
-        """Each column of one table summed over the rows of each host (0 if none)."""
-        frame = pd.DataFrame(columns, index=np.asarray(host))
-        return frame.groupby(level=0).sum().reindex(hosts, fill_value=0)
+    def per_host(host: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        """Each host's rows counted, or their ``values`` summed: integers exactly, floats
+        as pandas sums them (compensated)."""
+        place = host - hosts.start
+        if values is None or values.dtype.kind in "biu":
+            return np.bincount(place, values, minlength=len(hosts)).astype(np.int64)
+        by_place = pd.Series(values).groupby(place).sum()
+        return by_place.reindex(range(len(hosts)), fill_value=0).to_numpy()
 
     consumed, first, worst = _consumed_ues(errors, ues)
     ue_host = ues["host"].to_numpy()
-    consumptions = ues["consumptions"].to_numpy()[consumed]
+    consumed_host, consumptions = ue_host[consumed], ues["consumptions"].to_numpy()[consumed]
     host = errors["host"].to_numpy()
     outcome = _codes(errors["outcome"], OUTCOMES)
     guest = ((errors["kind"] != "scrub") & errors["context"].isin(GUEST_CONTEXTS)).to_numpy()
@@ -415,41 +419,26 @@ def host_tallies(
     panics = np.unique(np.stack((host[panicked], at)), axis=1)[0]
     vm_host = vms["host"].to_numpy()
     lost = vms["lost_down_s"] + vms["lost_inflight_s"] + vms["lost_stall_s"]
-    sums = pd.concat(
-        [
-            per_host(
-                ue_host,
-                ues=np.ones(len(ues), np.int64),
-                memory_lost_bytes=ues["lost_bytes"].to_numpy(),
-            ),
-            per_host(
-                ue_host[consumed],
-                ues_consumed=np.ones(len(worst), np.int64),
-                ues_recovered=(worst < _VM_RADIUS).astype(np.int64),
-                ues_first_survived=np.isin(first, _RUNNING).astype(np.int64),
-                ues_repeated=(consumptions > 1).astype(np.int64),
-                repeat_consumptions=consumptions - 1,
-            ),
-            per_host(
-                host,
-                error_events=np.ones(len(errors), np.int64),
-                guest_events=guest.astype(np.int64),
-                guest_events_survived=(guest & np.isin(outcome, _RUNNING)).astype(np.int64),
-                process_kills=(outcome == OUTCOMES.index("process_killed")).astype(np.int64),
-                exits_to_vmm=errors["exit_to_vmm"].to_numpy().astype(np.int64),
-                latency_ns=errors["latency_ns"].to_numpy().astype(np.float64),
-            ),
-            per_host(
-                vm_host,
-                vm_interruptions=(vms["crashes"] + vms["restarts"]).to_numpy(),
-                outages=vms["outages"].to_numpy(),
-                downtime_s=vms["downtime_s"].to_numpy(),
-                lost_work_s=lost.to_numpy(),
-            ),
-            per_host(panics, host_panics=np.ones(len(panics), np.int64)),
-        ],
-        axis=1,
-    )
+    sums = {
+        "ues": per_host(ue_host),
+        "ues_consumed": per_host(consumed_host),
+        "ues_recovered": per_host(consumed_host, worst < _VM_RADIUS),
+        "ues_first_survived": per_host(consumed_host, np.isin(first, _RUNNING)),
+        "ues_repeated": per_host(consumed_host, consumptions > 1),
+        "repeat_consumptions": per_host(consumed_host, consumptions - 1),
+        "error_events": per_host(host),
+        "guest_events": per_host(host, guest),
+        "guest_events_survived": per_host(host, guest & np.isin(outcome, _RUNNING)),
+        "vm_interruptions": per_host(vm_host, (vms["crashes"] + vms["restarts"]).to_numpy()),
+        "outages": per_host(vm_host, vms["outages"].to_numpy()),
+        "host_panics": per_host(panics),
+        "process_kills": per_host(host, outcome == OUTCOMES.index("process_killed")),
+        "exits_to_vmm": per_host(host, errors["exit_to_vmm"].to_numpy()),
+        "downtime_s": per_host(vm_host, vms["downtime_s"].to_numpy()),
+        "lost_work_s": per_host(vm_host, lost.to_numpy()),
+        "memory_lost_bytes": per_host(ue_host, ues["lost_bytes"].to_numpy()),
+        "latency_ns": per_host(host, errors["latency_ns"].to_numpy().astype(np.float64)),
+    }
     years = exposure.duration_s / YEAR_S
     vms_per_host = float(exposure.vms_per_host)
     tallies = {
