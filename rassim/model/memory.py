@@ -190,7 +190,6 @@ class MemoryMap:
         # Every owner class of the host (an owner and its VM, if it belongs to one), and
         # the classes as the pool of rewritten pages draws them.
         self.owner_classes, shares = self._classes()
-        self.vm_of = tuple(vm for _, vm in self.owner_classes)
         self.fresh_classes = self._fresh_classes(shares, m.access)
 
     def _classes(self) -> tuple[tuple[tuple[Owner, int | None], ...], list[float]]:
@@ -326,7 +325,6 @@ class MemoryNode:
             self.scrub_period,
             self.deadlines,
             self.vms_down,
-            memory_map.vm_of,
             self._claim,
         )
 

@@ -56,7 +56,8 @@ class OwnerClasses:
     ``shares``: each class's probability for a page anywhere on the host; ``rates``: one
     page's touches per ns (0: never touched); ``scrubbed``: the patrol scrubber visits
     it; ``moves``: for a free class, the classes a touch (an allocation) moves a page
-    to, as ``(class indices, cumulative weights)``; ``by_vm``: each VM's classes.
+    to, as ``(class indices, cumulative weights)``; ``by_vm``: each VM's classes, and
+    ``vm_of`` (derived from it) each class's VM (None: the host's).
     """
 
     def __init__(
@@ -75,6 +76,11 @@ class OwnerClasses:
             None if move is None else (tuple(move[0]), tuple(move[1])) for move in moves
         )
         self.by_vm = tuple(tuple(classes) for classes in by_vm)
+        vm_of: list[int | None] = [None] * len(self.rates)
+        for vm, classes in enumerate(self.by_vm):
+            for cls in classes:
+                vm_of[cls] = vm
+        self.vm_of = tuple(vm_of)
 
 
 class FreshPages(Generic[P]):
@@ -93,7 +99,6 @@ class FreshPages(Generic[P]):
         scrub_period: int,
         deadlines: Deadlines,
         vms_down: set[int],
-        vm_of: Sequence[int | None],
         claim: Callable[[P, int, bool | None], None],
     ) -> None:
         self.env = deadlines.env
@@ -102,7 +107,6 @@ class FreshPages(Generic[P]):
         self.scrub_period = scrub_period
         self.deadlines = deadlines
         self.vms_down = vms_down
-        self.vm_of = vm_of
         self.claim = claim
         self.pages: list[P] = []  # unassigned, in no particular order
         self.phases: list[tuple[int, int, P]] = []  # (phase, ue_id, page), sorted
@@ -187,7 +191,7 @@ class FreshPages(Generic[P]):
             return
         targets, cumulative = move
         to = targets[self.rng.index(cumulative)]
-        vm = self.vm_of[to]
+        vm = self.classes.vm_of[to]
         self._restart(cls)
         if vm is not None and vm in self.vms_down:
             self.claim(self._take(), to, None)  # its VM's reset decides what follows

@@ -52,7 +52,6 @@ def run_pool(seed: int) -> list[tuple[int, int, bool | None, int]]:
         PERIOD,
         Deadlines(env, 10 * PERIOD),
         set(),
-        [None] * 3,
         lambda page, cls, touched: claims.append((page.ue_id, cls, touched, env.now)),
     )
     pages = [Page(i, phase(i)) for i in range(PAGES)]
@@ -102,7 +101,6 @@ def test_a_stopped_vm_takes_its_pages_with_their_classes(vm_stops_at: int) -> No
         PERIOD,
         Deadlines(env, 10 * PERIOD),
         set(),
-        [0, 0, 1, 1],
         lambda page, cls, touched: claims.append((page.ue_id, cls, touched, env.now)),
     )
     pool.fill([Page(i, phase(i)) for i in range(PAGES)])
