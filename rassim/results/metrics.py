@@ -337,7 +337,7 @@ def per_ue(errors: pd.DataFrame, ues: pd.DataFrame) -> pd.DataFrame:
     its events (``worst_radius``), and whether it was ``recovered`` (no event crashed or
     restarted a VM or panicked a host) and its first consumption left the VM running
     (``first_survived``)."""
-    consumed, first, worst = _consumed_ues(errors, ues)
+    consumed, first, worst = _consumed_ues(errors, ues, _codes(errors["outcome"], OUTCOMES))
     outcome = np.where(first >= 0, np.asarray(OUTCOMES, dtype=object)[first], None)
     return pd.DataFrame(
         {
@@ -363,11 +363,12 @@ def _codes(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
 
 
 def _consumed_ues(
-    errors: pd.DataFrame, ues: pd.DataFrame
+    errors: pd.DataFrame, ues: pd.DataFrame, outcome: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which rows of ``ues`` were consumed at least once, and for each of those UEs the
     outcome of its first consumption (its place in :data:`OUTCOMES`, -1 if none) and the
-    worst blast radius of its events (its place in :data:`RADII`)."""
+    worst blast radius of its events (its place in :data:`RADII`). ``outcome``: each
+    event's outcome as its place in :data:`OUTCOMES`."""
     consumed = ues["consumptions"].to_numpy() > 0
     ue = pd.Index(ues["ue_id"].to_numpy()[consumed]).get_indexer(errors["ue_id"].to_numpy())
     mine = ue >= 0  # the events of consumed UEs
@@ -380,7 +381,7 @@ def _consumed_ues(
     first_ue = ue[consumption][order]
     seen, where = np.unique(first_ue, return_index=True)  # first event of each UE in time
     first = np.full(len(worst), -1)
-    first[seen] = _codes(errors["outcome"], OUTCOMES)[consumption][order][where]
+    first[seen] = outcome[consumption][order][where]
     return consumed, first, worst
 
 
@@ -407,11 +408,11 @@ def host_tallies(
         by_place = pd.Series(values).groupby(place).sum()
         return by_place.reindex(range(len(hosts)), fill_value=0).to_numpy()
 
-    consumed, first, worst = _consumed_ues(errors, ues)
+    outcome = _codes(errors["outcome"], OUTCOMES)
+    consumed, first, worst = _consumed_ues(errors, ues, outcome)
     ue_host = ues["host"].to_numpy()
     consumed_host, consumptions = ue_host[consumed], ues["consumptions"].to_numpy()[consumed]
     host = errors["host"].to_numpy()
-    outcome = _codes(errors["outcome"], OUTCOMES)
     guest = ((errors["kind"] != "scrub") & errors["context"].isin(GUEST_CONTEXTS)).to_numpy()
     # One panic ends every event in flight on its host at that instant: count instants.
     panicked = outcome == OUTCOMES.index("host_panicked")
