@@ -15,26 +15,57 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rassim.model.dram import DramDevices
 from rassim.model.memory import PAGE, MemoryNode
-from rassim.scenario import MemoryConfig, Owner, Placement, UeSource
+from rassim.scenario import Injection, MemoryConfig, Owner, Placement, ReplayedUe, UeSource
 from rassim.sim.draws import Draws
 from rassim.sim.environment import Environment
 from rassim.sim.events import Waits
 from rassim.sim.units import NS_PER_H, GiB
 
+_Listed = TypeVar("_Listed", ReplayedUe, Injection)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The UEs a scenario lists by host (``memory.replayed``, ``memory.injections``),
+    indexed once for a group of hosts: each host's in time order, ties in list order.
+
+    One pass over each list for the group, not one per host (a fleet log's UEs, replayed
+    on thousands of hosts, made that O(hosts x UEs))."""
+
+    replayed: Mapping[int, tuple[ReplayedUe, ...]]
+    injections: Mapping[int, tuple[Injection, ...]]
+
+    @classmethod
+    def of(cls, config: MemoryConfig, hosts: range) -> Listed:
+        """The UEs ``config`` lists for ``hosts``."""
+        return cls(_by_host(config.replayed, hosts), _by_host(config.injections, hosts))
+
+
+def _by_host(listed: Sequence[_Listed], hosts: range) -> dict[int, tuple[_Listed, ...]]:
+    """Those of ``listed`` on each of ``hosts``, sorted (stably) by time."""
+    mine: dict[int, list[_Listed]] = {}
+    for entry in listed:
+        if entry.host in hosts:
+            mine.setdefault(entry.host, []).append(entry)
+    return {host: tuple(sorted(its, key=lambda e: e.at)) for host, its in mine.items()}
+
 
 @dataclass
 class Setup:
-    """What a source needs: the host's clock and memory, its config, named streams."""
+    """What a source needs: the host's clock and memory, its config, the UEs listed for
+    it, named streams."""
 
     env: Environment
     host: int
     memory: MemoryNode
     config: MemoryConfig
+    listed: Listed
     draws: Callable[[str], Draws]  # the host's stream of that name ("ue_rate", "dram", ...)
     ue_ids: itertools.count
     horizon_ns: int
@@ -97,7 +128,7 @@ def replayed(setup: Setup) -> Waits:
     until the policies part them.
     """
     env, memory, config = setup.env, setup.memory, setup.config
-    mine = sorted((ue for ue in config.replayed if ue.host == setup.host), key=lambda u: u.at)
+    mine = setup.listed.replayed.get(setup.host, ())
     owners: dict[int, tuple[Owner, int | None]] = {}  # each logged page's latest owner
     for n, logged in enumerate(mine):
         yield env.timeout(logged.at - env.now)
@@ -148,8 +179,7 @@ def page_ce_offline(corrected: Sequence[tuple[int, int]], threshold: int, cycle:
 def injections(setup: Setup) -> Waits:
     """EINJ: at each injection's time, poison one page of the given owner class."""
     env, memory = setup.env, setup.memory
-    mine = [i for i in setup.config.injections if i.host == setup.host]
-    for injection in sorted(mine, key=lambda i: i.at):
+    for injection in setup.listed.injections.get(setup.host, ()):
         yield env.timeout(injection.at - env.now)
         owner = injection.owner
         vm = None if owner in (Owner.HOST_KERNEL, Owner.HOST_FREE) else injection.vm

@@ -102,6 +102,7 @@ def _tabulate_hosts(
     """The tables of ``hosts``, run one after the other, and their host panics."""
     # What depends on the scenario or the seed alone is made once for all the hosts.
     memory_map = MemoryMap(scenario)
+    listed = sources.Listed.of(scenario.memory, hosts)
     root = root_sequence(seed)
     log = HopLog(enabled=scenario.record_hops)
     ledger = RunLedger()
@@ -111,7 +112,7 @@ def _tabulate_hosts(
     faults: list[tuple] = []
     panics = 0
     for index in hosts:
-        host = _run_host(scenario, memory_map, root, index, log, ledger, ue_ids, faults)
+        host = _run_host(scenario, memory_map, listed, root, index, log, ledger, ue_ids, faults)
         ledger.check()
         ues += tables.ue_rows(host.memory.ues)
         vms += tables.vm_rows(host, scenario.duration)
@@ -157,6 +158,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _run_host(
     scenario: Scenario,
     memory_map: MemoryMap,
+    listed: sources.Listed,
     root: np.random.SeedSequence,
     index: int,
     log: HopLog,
@@ -164,8 +166,8 @@ def _run_host(
     ue_ids: itertools.count,
     faults: list[tuple],
 ) -> Host:
-    """Build host ``index`` of ``scenario`` (whose ``memory_map`` it shares) with its UE
-    sources, its streams spawned from ``root``, and run it to the end."""
+    """Build host ``index`` of ``scenario`` (whose ``memory_map`` and ``listed`` UEs it
+    shares) with its UE sources, its streams spawned from ``root``, and run it to the end."""
     env = Environment()
     streams = Streams(root)
     horizon = scenario.duration
@@ -175,6 +177,7 @@ def _run_host(
         index,
         host.memory,
         scenario.memory,
+        listed,
         lambda name: streams.draws(f"{host.name}.{name}"),
         ue_ids,
         horizon,

@@ -16,6 +16,7 @@ from rassim.model.sources import page_ce_offline
 from rassim.replay import ReadOptions, read_log
 from rassim.replay.fleet import fleet_of
 from rassim.run import simulate
+from rassim.run.hosts import simulate_group
 from rassim.scenario import Owner, Placement, Scenario
 from rassim.sim.draws import Draws
 from rassim.sim.units import NS_PER_D, NS_PER_H, NS_PER_S, GiB
@@ -146,6 +147,47 @@ def test_the_source_places_each_logged_ue_as_its_page_type_says(monkeypatch) -> 
     for placement, (_, _, owner, _) in zip(placements, poisoned, strict=False):
         assert owner in allowed[placement], placement
     assert poisoned[-1][2:] == poisoned[2][2:]  # owner and VM of the page's first UE
+
+
+def test_each_host_takes_its_own_listed_ues_in_time_order_ties_in_list_order(
+    monkeypatch,
+) -> None:
+    """Two hosts' logged UEs and injections listed interleaved, out of time order, with
+    ties in time: each host poisons its own, and only its own, sorted stably by time,
+    whether its group starts at host 0 or not."""
+    poisoned: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    poison = MemoryNode.poison
+
+    def recorded(self, ue_id, owner, vm, permanent, source, *args, **kwargs):
+        # Which entry of its list: its address (logged) or its delay (injected) says.
+        n = kwargs["hpa"] >> 20 if source == "log" else kwargs["first_delay"] // NS_PER_S
+        poisoned.setdefault((self.host, source), []).append((self.env.now // NS_PER_H, n))
+        return poison(self, ue_id, owner, vm, permanent, source, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryNode, "poison", recorded)
+    logged = [(2, 5), (0, 3), (2, 1), (0, 3), (0, 1), (2, 5), (0, 2), (2, 3)]  # (host, hour)
+    injected = [(2, 4), (0, 4), (2, 4), (0, 2), (2, 1)]
+    memory = {
+        "source": "replay",
+        "replayed": [
+            {"host": h, "at": f"{at}h", "address": n << 20} for n, (h, at) in enumerate(logged)
+        ],
+        "injections": [
+            {"host": h, "at": f"{at}h", "owner": "guest_anon", "consume_after": f"{n}s"}
+            for n, (h, at) in enumerate(injected)
+        ],
+    }
+    scenario = validate({"duration": "1d", "fleet": {"hosts": 3}, "memory": memory})
+    expected = {  # (hour, entry) of each host's, as it poisons them
+        (0, "log"): [(1, 4), (2, 6), (3, 1), (3, 3)],
+        (2, "log"): [(1, 2), (3, 7), (5, 0), (5, 5)],
+        (0, "einj"): [(2, 3), (4, 1)],
+        (2, "einj"): [(1, 4), (4, 0), (4, 2)],
+    }
+    for hosts in (range(3), range(1, 3)):
+        poisoned.clear()
+        simulate_group(scenario, 1, hosts)
+        assert poisoned == {key: ues for key, ues in expected.items() if key[0] in hosts}
 
 
 @pytest.mark.parametrize(

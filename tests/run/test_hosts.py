@@ -13,6 +13,7 @@ import rassim
 from rassim.model.host import Host
 from rassim.model.ledger import RunLedger
 from rassim.model.memory import MemoryMap
+from rassim.model.sources import Listed
 from rassim.run.hosts import _run_host, simulate_group
 from rassim.sim.channel import HopLog
 from rassim.sim.streams import root_sequence
@@ -53,6 +54,7 @@ def test_a_finished_host_waits_for_the_collector() -> None:
         host = _run_host(
             GROUP,
             MemoryMap(GROUP),
+            Listed.of(GROUP.memory, range(1)),
             root_sequence(1),
             0,
             HopLog(enabled=False),
@@ -82,11 +84,19 @@ def test_hosts_leave_their_shared_memory_map_as_it_was() -> None:
     )
     memory_map = MemoryMap(scenario)
     before = pickle.dumps(memory_map)
-    ledger, root = RunLedger(), root_sequence(1)
+    ledger, root, listed = RunLedger(), root_sequence(1), Listed.of(scenario.memory, range(4))
     panics = 0
     for index in range(4):
         host = _run_host(
-            scenario, memory_map, root, index, HopLog(enabled=False), ledger, itertools.count(), []
+            scenario,
+            memory_map,
+            listed,
+            root,
+            index,
+            HopLog(enabled=False),
+            ledger,
+            itertools.count(),
+            [],
         )
         panics += host.panics
     assert panics > 0 and pickle.dumps(memory_map) == before
