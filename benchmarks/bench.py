@@ -320,9 +320,15 @@ def measure_sweep(scale: int, workers: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         experiment = _fleet_experiment(Path(tmp), 30 // scale, load_experiment)
         for count in (1, 2):
-            walls[count], _ = _timed(
+            walls[count], outcome = _timed(
                 lambda c=count: sweep(experiment, Path(tmp) / f"out{c}", c, progress=False)
             )
+            if outcome.failed:  # a failed run is quick: its wall would win the round
+                failure = next(r for r in outcome.records.values() if r["status"] != "ok")
+                raise RuntimeError(
+                    f"sweep on {count} worker(s): {outcome.failed} of "
+                    f"{len(experiment.runs)} runs failed, first: {failure.get('error')}"
+                )
     return {"one_worker_s": walls[1], "two_workers_s": walls[2]}
 
 
@@ -418,14 +424,22 @@ DERIVED: dict[str, Callable[[dict[str, float]], dict[str, float]]] = {
 
 # -- the side-by-side driver -------------------------------------------------------------
 def run_child(group: str, checkout: Path, scale: int, workers: int) -> dict[str, float]:
-    """``group``'s figures from a fresh interpreter importing rassim from ``checkout``."""
+    """``group``'s figures from a fresh interpreter importing rassim from ``checkout``,
+    run in it: the baseline's sweep pool starts a forkserver (``python -c``), which puts
+    the working directory first on its path, so from this clone's root the baseline's
+    workers imported this clone's rassim and every run failed, fast. A child that fails
+    is run once more (said on stderr) before the benchmark stops."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", group]
     command += ["--scale", str(scale), "--workers", str(workers)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{group} on {checkout} failed:\n{done.stderr}")
-    return json.loads(done.stdout.splitlines()[-1])
+    for attempt in (1, 2):
+        done = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True)
+        if done.returncode == 0:
+            return json.loads(done.stdout.splitlines()[-1])
+        error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no message"
+        if attempt == 1:
+            print(f"{group} on {checkout} failed ({error}); running it again", file=sys.stderr)
+    raise RuntimeError(f"{group} on {checkout} failed twice:\n{done.stderr}")
 
 
 def best(figure: Figure, values: list[float]) -> float:
