@@ -199,7 +199,7 @@ def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Generator[R
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["rassim.sweep.execute", "rassim.run"])
+        context.set_forkserver_preload(_preload(Path.cwd()))
     with deferred_interrupts() as held:  # a signal inside the pool's bookkeeping hangs it
         pool = ProcessPoolExecutor(
             workers, mp_context=context, initializer=worker_setup, initargs=(os.getpid(),)
@@ -215,6 +215,18 @@ def _local(tasks: list[Record], workers: int, evaluate: Evaluate) -> Generator[R
                 yield record
         finally:
             pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _preload(directory: Path) -> list[str]:
+    """The modules the forkserver imports once for all the workers it forks: none if
+    ``directory`` holds another rassim. The forkserver runs ``python -c``, so the working
+    directory comes first on its path (Python 3.11 does not give it the parent's
+    ``sys.path``): it would import that rassim, and the workers would run it, or fail."""
+    ours = Path(__file__).resolve().parents[1]
+    for theirs in (directory / "rassim" / "__init__.py", directory / "rassim.py"):
+        if theirs.exists() and theirs.resolve().parent != ours:
+            return []
+    return ["rassim.sweep.execute", "rassim.run"]
 
 
 def _distributed(

@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -91,6 +93,35 @@ def test_results_do_not_depend_on_workers_or_order(tmp_path: Path, tiny: Path) -
             pd.read_parquet(tmp_path / "one" / f"{table}.parquet"),
             pd.read_parquet(tmp_path / "two" / f"{table}.parquet"),
         )
+
+
+TWO_WORKERS = """
+import sys
+from pathlib import Path
+
+from rassim.sweep.execute import sweep
+from rassim.sweep.experiment import load_experiment
+
+if __name__ == "__main__":
+    outcome = sweep(load_experiment(Path(sys.argv[1])), Path(sys.argv[2]), 2, progress=False)
+    print(outcome.computed, outcome.failed)
+"""
+
+
+def test_a_sweep_run_beside_another_rassim_runs_this_one(tmp_path: Path, tiny: Path) -> None:
+    """The pool's forkserver puts the working directory first on its path: run from the
+    root of another checkout (here a bare rassim package), its workers took that rassim
+    and every run failed. A fresh interpreter, since a forkserver serves its process
+    for good."""
+    checkout = tmp_path / "checkout"
+    (checkout / "rassim").mkdir(parents=True)
+    (checkout / "rassim" / "__init__.py").write_text("")
+    script = tmp_path / "two_workers.py"
+    script.write_text(TWO_WORKERS)
+    command = [sys.executable, str(script), str(tiny), str(tmp_path / "out")]
+    done = subprocess.run(command, cwd=checkout, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["8", "0"]  # runs computed, failed
 
 
 def test_aggregate_pools_the_hosts_of_every_run(tmp_path: Path, tiny: Path) -> None:
