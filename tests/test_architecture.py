@@ -37,6 +37,7 @@ TIERS = {
     "rassim.interrupts": 2,
     "rassim.errors": 2,
     "rassim.files": 2,
+    "rassim.provenance": 2,
     "rassim.scenario": 2,
     "rassim.presets": 2,
     "rassim.config": 2,

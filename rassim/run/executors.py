@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from rassim.errors import ConfigError, RunFailed
 from rassim.interrupts import as_completed_checked, deferred_interrupts
+from rassim.provenance import code_identity
 from rassim.run.hosts import Part, Seed, describe, simulate_group
 from rassim.scenario import Scenario
 
@@ -103,7 +104,8 @@ def check_scheduler(address: str) -> None:
 
 
 def connect(address: str):
-    """A client of the Dask scheduler at ``address`` (``tcp://HOST:PORT``)."""
+    """A client of the Dask scheduler at ``address`` (``tcp://HOST:PORT``), whose workers
+    run the code this process runs (:func:`check_workers`)."""
     try:
         from distributed import Client
     except ImportError:
@@ -111,9 +113,42 @@ def connect(address: str):
             "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
         ) from None
     try:
-        return Client(address, timeout=10, set_as_default=False)
+        client = Client(address, timeout=10, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise ConfigError(f"--scheduler {address}: cannot connect: {error}") from None
+    try:
+        check_workers(client, address)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def check_workers(client, address: str, ours: dict[str, str] | None = None) -> None:
+    """Refuse a cluster whose workers would run other code than ``ours`` (this process's
+    :func:`code_identity`): another rassim, or other versions of the libraries it draws
+    and tabulates with, would give other tables than a local run with the same seed.
+    Workers that join later are not checked."""
+    ours = code_identity() if ours is None else ours
+    try:
+        theirs = client.run(code_identity)
+    except Exception as error:  # rassim missing on a worker, ...
+        reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
+        raise ConfigError(
+            f"--scheduler {address}: rassim does not run on the workers: {reason}"
+        ) from None
+    for worker, identity in sorted(theirs.items()):
+        differ = [
+            f"{name} {identity.get(name, 'unknown')} there, {here} here"
+            for name, here in ours.items()
+            if identity.get(name) != here
+        ]
+        if differ:
+            raise ConfigError(
+                f"--scheduler {address}: worker {worker} runs other code "
+                f"({'; '.join(differ)}), so its runs would differ from local ones: "
+                "install this rassim and these versions on every worker"
+            )
 
 
 def cluster_threads(client) -> int:

@@ -20,14 +20,13 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from rassim import __version__
 from rassim.config import (
     ConfigError,
     apply_override,
@@ -36,6 +35,7 @@ from rassim.config import (
     read_toml,
     validate,
 )
+from rassim.provenance import code_fingerprint
 from rassim.scenario import NONE, Scenario
 from rassim.sim.streams import name_key
 from rassim.sweep.experiment_file import (
@@ -147,18 +147,6 @@ class Experiment:
             for point in self.points
             for r in range(self.replications)
         )
-
-
-@cache
-def code_fingerprint() -> str:
-    """A hash of rassim's own source: stored runs are reused only by the code that made
-    them (a model change, even without a version bump, recomputes them)."""
-    package = Path(__file__).parent.parent
-    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def column_name(key: str) -> str:

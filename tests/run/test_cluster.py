@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import rassim
+from rassim import provenance
 from rassim.cli import main
-from rassim.errors import RunFailed
+from rassim.errors import ConfigError, RunFailed
 from rassim.run import executors, hosts
 
 distributed = pytest.importorskip("distributed")
@@ -129,6 +130,42 @@ def test_rassim_run_on_a_cluster_writes_the_local_run(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(here, pd.read_parquet(tmp_path / "dask" / f"{table}.parquet"))
     summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("here", "dask")]
     assert summaries[0] == summaries[1]
+
+
+def test_workers_running_other_code_are_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A worker process that would draw with another numpy (here: lacks a library this
+    process counts in the code it runs) refuses the run before anything is written."""
+    with distributed.LocalCluster(  # its HTTP server on a free port, beside the threads'
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        monkeypatch.setattr(
+            provenance, "RESULT_LIBRARIES", (*provenance.RESULT_LIBRARIES, "pytest")
+        )
+        provenance.code_identity.cache_clear()
+        try:
+            out = ["--out", str(tmp_path / "dask")]
+            assert main(["run", "--preset", "qemu-ras", *SMALL_FLEET, "--scheduler", address,
+                         *out]) == 2  # fmt: skip
+        finally:
+            monkeypatch.undo()
+            provenance.code_identity.cache_clear()
+    message = capsys.readouterr().err
+    assert f"worker {address.rsplit(':', 1)[0]}" in message
+    assert f"pytest unknown there, {pytest.__version__} here" in message
+    assert not (tmp_path / "dask").exists()
+
+
+def test_a_worker_with_other_sources_is_named(threads) -> None:
+    client = distributed.Client(threads, set_as_default=False)
+    try:
+        ours = provenance.code_identity()
+        executors.check_workers(client, threads, ours)  # the same code: no complaint
+        other = {**ours, "rassim": "0" * 12}
+        with pytest.raises(ConfigError, match=rf"rassim {ours['rassim']} there, 0{{12}} here"):
+            executors.check_workers(client, threads, other)
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize(
