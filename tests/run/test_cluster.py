@@ -168,6 +168,15 @@ def test_a_worker_with_other_sources_is_named(threads) -> None:
         client.close()
 
 
+def test_workers_without_rassim_are_a_clear_error() -> None:
+    class Missing:  # what client.run raises when a worker cannot import rassim
+        def run(self, function):
+            raise ModuleNotFoundError("No module named 'rassim'")
+
+    with pytest.raises(ConfigError, match=r"rassim does not run on the workers: ModuleNotFound"):
+        executors.check_workers(Missing(), "tcp://10.0.0.5:8786")
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
