@@ -15,16 +15,21 @@ RESULT_LIBRARIES = ("numpy", "simpy", "pandas", "pyarrow")  # draws, event order
 
 @cache
 def code_fingerprint() -> str:
-    """A hash of rassim's own source: stored runs are reused only by the code that made
-    them (a model change, even without a version bump, recomputes them)."""
+    """A hash of rassim's version and source: stored runs are reused only by the code that
+    made them (a model change, even without a version bump, recomputes them)."""
+    return hashlib.blake2b(f"{__version__}\0{_source()}".encode(), digest_size=16).hexdigest()
+
+
+@cache
+def _source() -> str:
     return source_fingerprint(Path(__file__).parent)
 
 
 def source_fingerprint(package: Path) -> str:
-    """A hash of the version and of every module of ``package``: its path and its bytes."""
-    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
+    """A hash of every module of ``package``: its path and its bytes."""
+    digest = hashlib.blake2b(digest_size=16)
     for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -32,9 +37,10 @@ def source_fingerprint(package: Path) -> str:
 @cache
 def code_identity() -> dict[str, str]:
     """What makes a run's tables besides its scenario and seed, as a worker compares it
-    with the process that gathers the run: rassim's source (:func:`code_fingerprint`,
-    shortened) and the versions of :data:`RESULT_LIBRARIES`."""
-    identity = {"rassim": code_fingerprint()[:12]}
+    with the process that gathers the run: rassim's source, not its version (a checkout
+    run without being installed reports 0.0.0+unknown, the same code installed on the
+    workers its real version), and the versions of :data:`RESULT_LIBRARIES`."""
+    identity = {"rassim": _source()[:12]}
     for name in RESULT_LIBRARIES:
         try:
             identity[name] = importlib.metadata.version(name)
